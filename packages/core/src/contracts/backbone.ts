@@ -1,0 +1,47 @@
+/**
+ * The backbone contract: the transformer between the direction's token inputs and the
+ * head. Built-ins live in core (`adaln` for VAR/HART, `mae` for MAR/FAR) and are chosen
+ * in a config like a plugin.
+ */
+import type { Tensor } from '../engine/ops';
+import type { Module } from '../nn/module';
+
+/** Which tokens attend to which, decided by the direction. */
+export type AttentionPattern =
+  | { kind: 'causal' }
+  | { kind: 'block-causal'; blockSizes: number[] }
+  | { kind: 'bidirectional' };
+
+export interface BackboneInput {
+  /** Per-token input features [B, L, Cin], embedded by the backbone's input projection. */
+  inputs: Tensor;
+  /** Class labels int32 [B]; the null class (= number of classes) for unconditional rows. */
+  labels: Tensor;
+  attention: AttentionPattern;
+  /** 1 where a token is known to the encoder (MAE backbones), [B, L]. */
+  visible?: Tensor;
+  /** Scale / level index per position (VAR level embedding), int32 [L]. */
+  levels?: Tensor;
+}
+
+export interface BackboneOutput {
+  /** Hidden state per position, [B, L, D]. */
+  hidden: Tensor;
+  /** Conditioning for heads with AdaLN before the projection, [B, D]. */
+  cond?: Tensor;
+}
+
+/** Opaque per-backbone cache of keys and values for step-by-step sampling. */
+export interface KvCache {
+  readonly length: number;
+  dispose(): void;
+}
+
+export interface Backbone {
+  readonly id: string;
+  readonly module: Module;
+  /** Teacher-forced (training) forward over a whole sequence. */
+  forward(input: BackboneInput): BackboneOutput;
+  /** Sampling with a KV cache: feeds the next positions and returns their outputs. */
+  step?(input: BackboneInput, cache: KvCache | undefined): { output: BackboneOutput; cache: KvCache };
+}

@@ -1,0 +1,55 @@
+/**
+ * The head contract: the per-token distribution given the backbone's hidden state —
+ * its training loss and its sampler. Classifier-free guidance: the sampler stacks the
+ * conditional rows and then the null-condition rows (2N rows); the head mixes them
+ * (logits for a categorical head, the model output at each denoising step for a
+ * diffusion head) and returns N tokens.
+ */
+import type { Tensor } from '../engine/ops';
+import type { Module } from '../nn/module';
+import type { DrawSource } from '../rng/draws';
+
+export interface HeadInput {
+  /** Hidden state per predicted token, [N, D]. */
+  z: Tensor;
+  /** Per-row conditioning vector for heads that apply AdaLN before projecting (VAR), [N, D]. */
+  cond?: Tensor;
+  /** Per-row level (scale or frequency index) for heads conditioned on it (FAR), int32 [N]. */
+  level?: Tensor;
+}
+
+export interface HeadTarget {
+  /** Discrete targets, int32 [N]. */
+  indices?: Tensor;
+  /** Continuous targets, [N, C]. */
+  values?: Tensor;
+}
+
+export interface HeadSampleOptions {
+  temperature: number;
+  /** Guidance scale; 1 means no guidance (rows are not doubled). */
+  cfg: number;
+  topK?: number;
+  topP?: number;
+  greedy?: boolean;
+  /** VAR's `more_smooth`: Gumbel-softmax mixing of code vectors instead of a hard pick. */
+  smooth?: boolean;
+  /** Diffusion step count string (`"100"`, `"ddim25"`). */
+  diffusionSteps?: string;
+  draws: DrawSource;
+}
+
+export interface HeadSample {
+  /** Sampled indices, int32 [N] (discrete heads). */
+  indices?: Tensor;
+  /** Sampled vectors, [N, C] (continuous heads; a smoothed categorical head's mixed code weights [N, V]). */
+  values?: Tensor;
+}
+
+export interface Head {
+  readonly id: string;
+  readonly module: Module;
+  /** Mean loss over rows weighted by `weights` (int 0/1 or real, [N]); scalar. */
+  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource): Tensor;
+  sample(input: HeadInput, options: HeadSampleOptions): HeadSample;
+}

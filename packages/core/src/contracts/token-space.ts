@@ -1,0 +1,38 @@
+/**
+ * What a tokenizer produces and a head consumes. Grids are [h, w] of the finest token
+ * map; multi-scale and residual views are optional capabilities of the tokenizer.
+ */
+import type { Tensor } from '../engine/ops';
+
+export interface ContinuousSpace {
+  kind: 'continuous';
+  /** Channels per token (latent channels x patch area once a direction patchifies). */
+  channels: number;
+  grid: [number, number];
+}
+
+export interface DiscreteSpace {
+  kind: 'discrete';
+  vocab: number;
+  /** Width of the code vectors (the quantizer's embedding dimension). */
+  embedDim: number;
+  grid: [number, number];
+}
+
+export type TokenSpace = ContinuousSpace | DiscreteSpace;
+
+/** Discrete tokens per scale: `indices[k]` is int32 [B, pn_k * pn_k], row-major. */
+export interface DiscreteTokens {
+  kind: 'discrete';
+  indices: Tensor[];
+  /** HART hybrid: the continuous remainder [B, C, h, w] at the finest scale. */
+  residual?: Tensor;
+}
+
+/** Continuous tokens as a latent map [B, C, h, w]. */
+export interface ContinuousTokens {
+  kind: 'continuous';
+  latent: Tensor;
+}
+
+export type Tokens = DiscreteTokens | ContinuousTokens;

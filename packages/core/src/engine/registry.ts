@@ -1,0 +1,40 @@
+/**
+ * Engines by name, for the CLI and the parity runner. `onnx` is listed once its
+ * engine exists; asking for an engine that cannot load is an error naming the ones
+ * that can.
+ */
+import { TesseraError } from '../errors';
+import type { Engine } from './engine';
+import { TfjsEngine } from './tfjs/engine';
+
+export interface EngineFactory {
+  name: string;
+  describe: string;
+  create(): Promise<Engine>;
+}
+
+const factories: EngineFactory[] = [
+  { name: 'tfjs', describe: 'TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else wasm, else cpu); eager, with autodiff', create: () => TfjsEngine.create() },
+];
+
+export function registerEngine(f: EngineFactory): void {
+  const i = factories.findIndex((x) => x.name === f.name);
+  if (i >= 0) factories[i] = f;
+  else factories.push(f);
+}
+
+export function engineFactories(): readonly EngineFactory[] {
+  return factories;
+}
+
+/** `all` gives every registered engine. */
+export function resolveEngines(name: string): EngineFactory[] {
+  if (name === 'all') return [...factories];
+  const f = factories.find((x) => x.name === name);
+  if (!f) {
+    throw new TesseraError('ENGINE_UNAVAILABLE', `engine \`${name}\` is not available; available: ${factories.map((x) => `\`${x.name}\``).join(', ')}, or \`all\``, {
+      data: { requested: name, available: factories.map((x) => x.name) },
+    });
+  }
+  return [f];
+}

@@ -1,0 +1,28 @@
+/**
+ * @tessera/core: contracts, plugin host, engines, nn layer, checkpoints, rng, images and
+ * the parity runner. Model code imports only from here.
+ */
+import 'reflect-metadata';
+
+export * from './errors';
+export * from './tensor/host';
+export * from './engine/ops';
+export * from './engine/engine';
+export * from './engine/interp';
+export { TfjsEngine } from './engine/tfjs/engine';
+export { tfjsAvailability } from './engine/tfjs/backend';
+export * from './engine/registry';
+export * from './nn/module';
+export * as init from './nn/init';
+export * from './nn/layers';
+export * from './rng/rng';
+export * from './rng/draws';
+export * from './contracts/index';
+export * from './plugin/define';
+export * from './parity/types';
+export * from './parity/case';
+export * from './parity/compare';
+export * from './parity/runner';
+export * from './parity/host-tensors';
+export { coreParityHandlers } from './parity/handlers/interp';
+export * from './checkpoint/index';
