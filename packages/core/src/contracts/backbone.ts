@@ -5,6 +5,7 @@
  */
 import type { Tensor } from '../engine/ops';
 import type { Module } from '../nn/module';
+import type { DrawSource } from '../rng/draws';
 
 /** Which tokens attend to which, decided by the direction. */
 export type AttentionPattern =
@@ -22,6 +23,8 @@ export interface BackboneInput {
   visible?: Tensor;
   /** Scale / level index per position (VAR level embedding), int32 [L]. */
   levels?: Tensor;
+  /** Present in training only: the draws for the backbone's own training randomness (MAE: class-label drop, dropout). */
+  training?: { draws: DrawSource };
 }
 
 export interface BackboneOutput {

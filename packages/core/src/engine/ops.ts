@@ -40,7 +40,7 @@ export const OP_NAMES = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
   'equal', 'greater', 'greaterEqual', 'less', 'lessEqual', 'logicalAnd', 'logicalNot', 'where',
   'neg', 'abs', 'exp', 'log', 'sqrt', 'rsqrt', 'square', 'sin', 'cos', 'tanh', 'sigmoid', 'erf',
-  'floor', 'round', 'sign', 'relu', 'silu', 'gelu', 'clip', 'cast',
+  'floor', 'round', 'sign', 'relu', 'silu', 'gelu', 'clip', 'cast', 'stopGradient',
   'matmul', 'sum', 'mean', 'max', 'min', 'argmax', 'argmin', 'cumsum', 'softmax', 'logSoftmax',
   'reshape', 'transpose', 'concat', 'slice', 'stack', 'split', 'gather', 'gatherAlong', 'pad', 'tile',
   'broadcastTo', 'expandDims', 'squeeze', 'flip', 'oneHot', 'topk',
@@ -91,6 +91,8 @@ export interface Ops {
   gelu(x: Tensor, approximate?: GeluApproximation): Tensor;
   clip(x: Tensor, min: number, max: number): Tensor;
   cast(x: Tensor, dtype: DType): Tensor;
+  /** Identity whose gradient is zero (torch's `.detach()`). */
+  stopGradient(x: Tensor): Tensor;
 
   /** Batched matmul with broadcasting of leading dims (torch.matmul). */
   matmul(a: Tensor, b: Tensor, transposeA?: boolean, transposeB?: boolean): Tensor;

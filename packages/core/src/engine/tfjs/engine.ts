@@ -132,6 +132,11 @@ export class TfjsEngine implements Engine {
   }
   clip(x: Tensor, min: number, max: number): Tensor { return this.tf.clipByValue(x as T, min, max); }
   cast(x: Tensor, dtype: DType): Tensor { return this.tf.cast(x as T, dtype); }
+  stopGradient(x: Tensor): Tensor {
+    const tf = this.tf;
+    const detach = tf.customGrad((t: tfTypes.Tensor) => ({ value: tf.clone(t), gradFunc: (dy: tfTypes.Tensor) => tf.zerosLike(dy) }));
+    return detach(x as T);
+  }
 
   matmul(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor {
     return this.tf.matMul(a as T, b as T, transposeA, transposeB);
