@@ -50,7 +50,7 @@ describe('cli', () => {
   });
 
   it('inspects every .pth of the fixtures', () => {
-    const pths = readdirSync(FIXTURES).flatMap((m) => readdirSync(path.join(FIXTURES, m)).filter((f) => f.endsWith('.pth')).map((f) => path.join(FIXTURES, m, f)));
+    const pths = readdirSync(FIXTURES).filter((m) => !m.includes('.')).flatMap((m) => readdirSync(path.join(FIXTURES, m)).filter((f) => f.endsWith('.pth')).map((f) => path.join(FIXTURES, m, f)));
     expect(pths.length).to.be.greaterThan(0);
     for (const f of pths) {
       const r = tessera(['inspect', f, '--json']);

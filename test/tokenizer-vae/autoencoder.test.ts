@@ -20,7 +20,7 @@ describe('tokenizer-vae autoencoder', () => {
     expect(keys).to.have.length(312);
     expect(ae.parameterCount()).to.equal(66_456_019);
     expect(keys).to.include.members([
-      'encoder.conv_in.weight', 'encoder.down.0.block.1.conv2.bias', 'encoder.down.1.block.0.nin_shortcut.weight',
+      'encoder.conv_in.weight', 'encoder.down.0.block.1.conv2.bias', 'encoder.down.2.block.0.nin_shortcut.weight',
       'encoder.down.3.downsample.conv.weight', 'encoder.down.4.attn.1.proj_out.weight', 'encoder.mid.attn_1.q.weight',
       'encoder.norm_out.weight', 'encoder.conv_out.weight', 'decoder.up.0.block.2.norm1.weight', 'decoder.up.4.upsample.conv.weight',
       'decoder.mid.block_2.conv1.weight', 'quant_conv.weight', 'post_quant_conv.bias',

@@ -83,7 +83,7 @@ describe('tokenizer-vae tokenizer', () => {
 
   it('rejects bad images, discrete tokens and wrong latent widths', () => {
     const t = new VaeTokenizer(F, vaeOptionsSchema.parse({ ...tinyOptions, sampleLatents: false }));
-    const odd = F.zeros([1, 3, 6, 8]);
+    const odd = F.zeros([1, 3, 5, 8]);
     expect(expectError(() => t.encode(odd), 'SHAPE_MISMATCH')).to.include({ stride: 2 });
     expect(expectError(() => t.decode({ kind: 'discrete', indices: [] }), 'PLUGIN_INCOMPATIBLE')).to.include({ got: 'discrete' });
     const wide = F.zeros([1, 5, 4, 4]);
@@ -120,7 +120,11 @@ describe('tokenizer-vae tokenizer', () => {
       const draws = SeededDraws.fromSeed(10);
       const { value, grads } = F.valueAndGrads(() => t.trainingLoss(x, draws).loss, vars);
       losses.push(F.readSync(value)[0]);
-      vars.forEach((v, i) => v.assign(F.tidy(() => F.sub(v.value, F.mul(grads[i], 2e-4)))));
+      vars.forEach((v, i) => {
+        const next = F.tidy(() => F.sub(v.value, F.mul(grads[i], 2e-4)));
+        v.assign(next);
+        F.dispose(next);
+      });
       F.dispose([value, ...grads]);
     }
     expect(F.liveTensors()).to.equal(before);

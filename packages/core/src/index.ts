@@ -31,3 +31,5 @@ export * from './checkpoint/index';
 export * from './image/io';
 export * from './image/grid';
 export * from './util/atomic';
+export * from './engine/pyramid';
+export * from './backbones/mae/index';

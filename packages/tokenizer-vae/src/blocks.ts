@@ -107,8 +107,9 @@ export class Upsample extends Module {
   forward(x_BChw: Tensor): Tensor {
     const F = this.F;
     const [B, C, h, w] = x_BChw.shape;
-    // [B, C, h, w] -> [B, C, h, 1, w, 1] -> [B, C, h, 2, w, 2] -> [B, C, 2h, 2w]; exact copies, cheaper than a resize matmul
-    const expanded = F.broadcastTo(F.reshape(x_BChw, [B, C, h, 1, w, 1]), [B, C, h, 2, w, 2]);
-    return this.conv.forward(F.reshape(expanded, [B, C, 2 * h, 2 * w]));
+    // Exact copies, cheaper than a resize matmul; rank ≤ 4 throughout because tfjs has no tile gradient beyond it.
+    const cols = F.broadcastTo(F.reshape(x_BChw, [B * C * h, w, 1]), [B * C * h, w, 2]); // (B*C*h, w, 2)
+    const rows = F.broadcastTo(F.reshape(cols, [B * C * h, 1, 2 * w]), [B * C * h, 2, 2 * w]); // (B*C*h, 2, 2w)
+    return this.conv.forward(F.reshape(rows, [B, C, 2 * h, 2 * w]));
   }
 }

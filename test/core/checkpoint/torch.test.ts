@@ -69,6 +69,10 @@ describe('checkpoint/torch', () => {
       const fits = (p: PickleWriter) => p.str('w').tensor('FloatStorage', '0', 6, 0, [6], [1]);
       expectError(() => readTorchCheckpoint(torchZip(wrapped(fits), { 0: storage.subarray(4) }), FILE), 'CHECKPOINT_CORRUPT');
       expectError(() => readTorchCheckpoint(torchZip(wrapped(fits), {}), FILE), 'CHECKPOINT_CORRUPT');
+      // A flipped bit inside the storage fails the entry's CRC.
+      const flipped = Buffer.from(torchZip(wrapped(fits), { 0: storage }));
+      flipped[flipped.indexOf(Buffer.from(storage)) + 9] ^= 1;
+      expect(expectError(() => readTorchCheckpoint(flipped, FILE), 'CHECKPOINT_CORRUPT').data).to.include({ file: FILE, entry: 'archive/data/0' });
     });
 
     it('refuses a malicious pickle inside a checkpoint, naming the file and global', () => {

@@ -2,37 +2,15 @@
  * A restricted unpickler for the pickles `torch.save` writes (protocol 2, the torch
  * default, up to 5), following CPython's `Lib/pickle.py` opcode semantics and
  * `Lib/pickletools.py` opcode docs. It never executes anything: a GLOBAL resolves only
- * against ALLOWED_GLOBALS below, whose entries are plain data decoders written here, and
- * any other name is refused before it could ever be called (PICKLE_FORBIDDEN_GLOBAL).
- * The list covers what a state_dict checkpoint needs, and is kept to that on purpose:
- * every entry is something a malicious file could reach.
- *
- * Python values map to: None -> null, bool, int -> number (bigint beyond 2^53), float ->
- * number, str -> string, bytes -> Uint8Array, list/tuple -> array (tuples frozen),
- * dict/OrderedDict -> Map, argparse.Namespace -> plain object of its attributes, torch
- * dtypes -> HostDType strings, tensors -> whatever the `rebuildTensor` hook returns.
+ * against the allow-list in `pickle-globals.ts`, whose entries are data decoders written
+ * there, and any other name is refused before it could ever be used
+ * (PICKLE_FORBIDDEN_GLOBAL naming `module.name` and the file).
  */
 import { TesseraError } from '../errors';
-import { toFloat32, type HostDType, type HostTensor } from '../tensor/host';
+import type { HostTensor } from '../tensor/host';
+import { ALLOWED_GLOBALS, PickleGlobal, describe, narrow, type GlobalContext, type PickleDict, type PickleValue } from './pickle-globals';
 
-/** Something a pickle can hold that is not plain data (a storage type, a storage, ...). */
-export class PickleOpaque {
-  constructor(readonly description: string) {}
-}
-
-export type PickleDict = Map<PickleValue, PickleValue>;
-/** Attributes of an object decoded without calling it (argparse.Namespace). */
-export interface PickleObject { [attribute: string]: PickleValue }
-export type PickleValue =
-  | null | boolean | number | bigint | string | Uint8Array | HostTensor
-  | PickleValue[] | PickleDict | PickleObject | PickleOpaque;
-
-/** A torch `*Storage` class as named in a persistent id: it only says the element dtype. */
-export class TorchStorageType extends PickleOpaque {
-  constructor(name: string, readonly dtype: HostDType) {
-    super(`torch.${name}`);
-  }
-}
+export { PickleOpaque, TorchStorageType, type PickleDict, type PickleObject, type PickleValue } from './pickle-globals';
 
 export interface UnpickleOptions {
   /** Names the file in errors. */
@@ -48,59 +26,11 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PickleVal
   return new Machine(bytes, options).run();
 }
 
-/** How an allowed global may be used: called (REDUCE) or instantiated (NEWOBJ); plain values have neither. */
-interface Callable {
-  call?: (args: readonly PickleValue[], m: Machine) => PickleValue;
-  construct?: (args: readonly PickleValue[], m: Machine) => PickleValue;
-}
-
-class PickleGlobal extends PickleOpaque {
-  constructor(readonly name: string, readonly behaviour: Callable) {
-    super(name);
-  }
-}
-
-const STORAGE_DTYPES: Readonly<Record<string, HostDType>> = {
-  FloatStorage: 'float32', DoubleStorage: 'float64', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
-  LongStorage: 'int64', IntStorage: 'int32', ShortStorage: 'int16', CharStorage: 'int8', ByteStorage: 'uint8', BoolStorage: 'bool',
-};
-const TORCH_DTYPES: readonly HostDType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'];
-
-/** The allow-list, by `module.name`. Each entry builds data; none runs anything from the file. */
-const ALLOWED_GLOBALS: ReadonlyMap<string, () => PickleValue> = new Map<string, () => PickleValue>([
-  // A state_dict is an OrderedDict filled by SETITEMS after `OrderedDict()`.
-  ['collections.OrderedDict', () => callable('collections.OrderedDict', { call: (args, m) => (m.expectArgs('collections.OrderedDict', args, 0), new Map()) })],
-  ['torch._utils._rebuild_tensor_v2', () => callable('torch._utils._rebuild_tensor_v2', { call: (args, m) => m.rebuildTensor(args) })],
-  ['torch._utils._rebuild_parameter', () => callable('torch._utils._rebuild_parameter', { call: (args, m) => m.unwrapParameter(args) })],
-  ['torch._utils._rebuild_parameter_with_state', () => callable('torch._utils._rebuild_parameter_with_state', { call: (args, m) => m.unwrapParameter(args) })],
-  ...Object.entries(STORAGE_DTYPES).map(([name, dtype]): [string, () => PickleValue] => [`torch.${name}`, () => new TorchStorageType(name, dtype)]),
-  ...TORCH_DTYPES.map((dtype): [string, () => PickleValue] => [`torch.${dtype}`, () => dtype]),
-  ['torch.Size', () => callable('torch.Size', { call: (args, m) => (m.expectArgs('torch.Size', args, 1), m.intList(args[0], 'torch.Size')) })],
-  // MAR-style checkpoints save `args`: decoded to its attributes, never constructed.
-  ['argparse.Namespace', () => callable('argparse.Namespace', { construct: (args, m) => m.namespace(args) })],
-  // Numbers saved from numpy (an epoch, a best metric): scalar(dtype, raw bytes).
-  ['numpy.dtype', () => callable('numpy.dtype', { call: (args, m) => m.numpyDType(args) })],
-  ['numpy.core.multiarray.scalar', () => callable('numpy.core.multiarray.scalar', { call: (args, m) => m.numpyScalar(args) })],
-  ['numpy._core.multiarray.scalar', () => callable('numpy._core.multiarray.scalar', { call: (args, m) => m.numpyScalar(args) })],
-  // Protocol 2 has no bytes opcode: bytes are written as _codecs.encode(text, 'latin1').
-  ['_codecs.encode', () => callable('_codecs.encode', { call: (args, m) => m.latin1(args) })],
-]);
-
-function callable(name: string, behaviour: Callable): PickleGlobal {
-  return new PickleGlobal(name, behaviour);
-}
-
-class NumpyDType extends PickleOpaque {
-  littleEndian = true;
-  constructor(readonly code: string) {
-    super(`numpy.dtype(${code})`);
-  }
-}
-
 const MAX_PROTOCOL = 5;
+const MAX_LONG_BYTES = 64;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-class Machine {
+class Machine implements GlobalContext {
   private pos = 0;
   private stack: PickleValue[] = [];
   private marks: number[] = [];
@@ -108,7 +38,11 @@ class Machine {
   /** What BUILD does for objects whose class allows it (keyed by the object itself). */
   private builders = new WeakMap<object, (state: PickleValue) => void>();
 
-  constructor(private readonly bytes: Uint8Array, readonly options: UnpickleOptions) {}
+  readonly rebuildTensor: GlobalContext['rebuildTensor'];
+
+  constructor(private readonly bytes: Uint8Array, readonly options: UnpickleOptions) {
+    this.rebuildTensor = options.rebuildTensor;
+  }
 
   run(): PickleValue {
     for (;;) {
@@ -154,7 +88,7 @@ class Machine {
     let v = 0n;
     for (let i = raw.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(raw[i]);
     if (raw.length > 0 && raw[raw.length - 1] & 0x80) v -= 1n << BigInt(8 * raw.length);
-    return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+    return narrow(v);
   }
   float64(): number {
     const raw = this.take(8);
@@ -237,22 +171,25 @@ class Machine {
   }
   reduce(): void {
     const args = this.pop();
-    const fn = this.pop();
-    const f = this.callableOf(fn, 'call', args);
-    this.push(f(args as PickleValue[], this));
+    const callee = this.pop();
+    const decode = callee instanceof PickleGlobal ? callee.call : undefined;
+    if (decode === undefined) throw this.unsupported(`calling ${describe(callee)}`);
+    this.push(decode(this.tuple(args, callee), this));
   }
   newObject(kwargs: PickleValue | undefined): void {
     const args = this.pop();
     const cls = this.pop();
     if (kwargs !== undefined && !(kwargs instanceof Map && kwargs.size === 0)) throw this.unsupported('NEWOBJ_EX with keyword arguments');
-    const f = this.callableOf(cls, 'construct', args);
-    this.push(f(args as PickleValue[], this));
+    const decode = cls instanceof PickleGlobal ? cls.construct : undefined;
+    if (decode === undefined) throw this.unsupported(`instantiating ${describe(cls)}`);
+    this.push(decode(this.tuple(args, cls), this));
   }
-  private callableOf(fn: PickleValue, how: keyof Callable, args: PickleValue) {
-    const f = fn instanceof PickleGlobal ? fn.behaviour[how] : undefined;
-    if (f === undefined) throw this.unsupported(`${how === 'call' ? 'calling' : 'instantiating'} ${describe(fn)}`);
-    if (!Array.isArray(args)) throw this.corrupt(`arguments to ${describe(fn)} are not a tuple`);
-    return f;
+  private tuple(args: PickleValue, callee: PickleValue): PickleValue[] {
+    if (!Array.isArray(args)) throw this.corrupt(`arguments to ${describe(callee)} are not a tuple`);
+    return args;
+  }
+  onBuild(obj: object, build: (state: PickleValue) => void): void {
+    this.builders.set(obj, build);
   }
   build(): void {
     const state = this.pop();
@@ -268,75 +205,6 @@ class Machine {
     this.push(this.options.persistentLoad(pid));
   }
 
-  // ---- the allow-list's decoders ----
-  expectArgs(name: string, args: readonly PickleValue[], count: number): void {
-    if (args.length !== count) throw this.unsupported(`\`${name}\` with ${args.length} arguments`);
-  }
-  intList(v: PickleValue, what: string): number[] {
-    if (!Array.isArray(v) || !v.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-      throw this.corrupt(`${what} is ${describe(v)}, not a tuple of non-negative integers`);
-    }
-    return [...(v as number[])];
-  }
-  rebuildTensor(args: readonly PickleValue[]): HostTensor {
-    // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-    if (args.length < 6 || args.length > 7) throw this.corrupt(`_rebuild_tensor_v2 got ${args.length} arguments, not 6 or 7`);
-    const [storage, offset, size, stride] = args;
-    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw this.corrupt(`a tensor has storage offset ${describe(offset)}`);
-    const sizes = this.intList(size, 'a tensor size');
-    const strides = this.intList(stride, 'a tensor stride');
-    if (sizes.length !== strides.length) throw this.corrupt(`a tensor has size [${sizes}] but stride [${strides}]`);
-    if (this.options.rebuildTensor === undefined) throw this.unsupported('tensors outside a torch checkpoint');
-    return this.options.rebuildTensor(storage, offset, sizes, strides);
-  }
-  unwrapParameter(args: readonly PickleValue[]): PickleValue {
-    // (data, requires_grad, backward_hooks[, state]): a Parameter is its data for inference.
-    if (args.length < 3 || args.length > 4 || !isTensorLike(args[0])) throw this.corrupt('a Parameter does not wrap a tensor');
-    return args[0];
-  }
-  namespace(args: readonly PickleValue[]): PickleObject {
-    this.expectArgs('argparse.Namespace', args, 0);
-    const obj: PickleObject = {};
-    this.builders.set(obj, (state) => {
-      if (!(state instanceof Map)) throw this.corrupt('an argparse.Namespace state is not a dict');
-      for (const [key, value] of state) {
-        if (typeof key !== 'string') throw this.corrupt('an argparse.Namespace attribute name is not a string');
-        // defineProperty: a key named `__proto__` must stay data, not become a prototype.
-        Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-      }
-    });
-    return obj;
-  }
-  numpyDType(args: readonly PickleValue[]): NumpyDType {
-    const code = args[0];
-    if (typeof code !== 'string' || !/^[fiub][1248]$/.test(code)) throw this.unsupported(`numpy dtype ${describe(code)}`);
-    const dtype = new NumpyDType(code);
-    this.builders.set(dtype, (state) => {
-      // state = (version, byteorder, ...); '>' is big-endian, '<', '|' and '=' are not here.
-      if (!Array.isArray(state) || typeof state[1] !== 'string') throw this.corrupt('a numpy dtype state is malformed');
-      dtype.littleEndian = state[1] !== '>';
-    });
-    return dtype;
-  }
-  numpyScalar(args: readonly PickleValue[]): number | bigint | boolean {
-    const [dtype, raw] = args;
-    if (!(dtype instanceof NumpyDType) || !(raw instanceof Uint8Array)) throw this.corrupt('a numpy scalar is not (dtype, bytes)');
-    const size = Number(dtype.code[1]);
-    if (raw.length !== size) throw this.corrupt(`a numpy ${dtype.code} scalar has ${raw.length} bytes`);
-    return decodeScalar(dtype.code, new DataView(raw.buffer, raw.byteOffset, size), dtype.littleEndian);
-  }
-  latin1(args: readonly PickleValue[]): Uint8Array {
-    const [text, encoding] = args;
-    if (typeof text !== 'string' || (encoding !== 'latin1' && encoding !== 'latin-1')) throw this.unsupported(`_codecs.encode with encoding ${describe(encoding)}`);
-    const out = new Uint8Array(text.length);
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c > 0xff) throw this.corrupt('latin1-encoded bytes contain a character above U+00FF');
-      out[i] = c;
-    }
-    return out;
-  }
-
   // ---- errors ----
   corrupt(what: string, cause?: unknown): TesseraError {
     const file = this.options.file;
@@ -348,39 +216,6 @@ class Machine {
       data: { file, offset: this.pos },
     });
   }
-}
-
-function decodeScalar(code: string, view: DataView, little: boolean): number | bigint | boolean {
-  switch (code) {
-    case 'f8': return view.getFloat64(0, little);
-    case 'f4': return view.getFloat32(0, little);
-    case 'f2': return toFloat32({ dtype: 'float16', shape: [], data: Uint16Array.of(view.getUint16(0, little)) })[0];
-    case 'i8': return narrow(view.getBigInt64(0, little));
-    case 'u8': return narrow(view.getBigUint64(0, little));
-    case 'i4': return view.getInt32(0, little);
-    case 'u4': return view.getUint32(0, little);
-    case 'i2': return view.getInt16(0, little);
-    case 'u2': return view.getUint16(0, little);
-    case 'i1': return view.getInt8(0);
-    case 'u1': return view.getUint8(0);
-    default: return view.getUint8(0) !== 0; // 'b1'
-  }
-}
-
-function narrow(v: bigint): number | bigint {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
-
-function isTensorLike(v: PickleValue): boolean {
-  return typeof v === 'object' && v !== null && 'data' in v && 'shape' in v && 'dtype' in v;
-}
-
-function describe(v: PickleValue | undefined): string {
-  if (v instanceof PickleOpaque) return `\`${v.description}\``;
-  if (v instanceof Map) return 'a dict';
-  if (Array.isArray(v)) return 'a tuple/list';
-  if (v instanceof Uint8Array) return 'bytes';
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }
 
 const freeze = (items: PickleValue[]): PickleValue[] => Object.freeze(items) as PickleValue[];
@@ -406,6 +241,8 @@ const OPCODES: Readonly<Record<number, (m: Machine) => void>> = {
   0x8b: (m) => { // LONG4
     const n = m.int32();
     if (n < 0) throw m.corrupt('LONG4 has a negative length');
+    // Decoding is quadratic in the width; no state_dict holds integers this wide.
+    if (n > MAX_LONG_BYTES) throw m.unsupported(`a ${n}-byte integer`);
     m.push(m.long(n));
   },
   0x47: (m) => m.push(m.float64()), // BINFLOAT

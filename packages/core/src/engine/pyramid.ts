@@ -40,7 +40,7 @@ export function pyramidUp(F: Engine, coarse_BChw: Tensor, size: [number, number]
 
 /**
  * FAR's frequency low-pass at `level` k: zeros for k = 0, otherwise area down to k×k and
- * bicubic back to H×W. At k = H it is the identity.
+ * bicubic back to H×W. At k = H it is the identity (returned as a new tensor).
  *
  * @example const low_BCHW = frequencyFilter(F, latent_BCHW, 5);
  */
@@ -48,5 +48,7 @@ export function frequencyFilter(F: Engine, x_BCHW: Tensor, level: number): Tenso
   checkLevel(x_BCHW, level);
   if (level === 0) return F.zeros(x_BCHW.shape, 'float32');
   const [, , H, W] = x_BCHW.shape;
+  // Always a fresh tensor, even where both resizes are identities, so callers may dispose it.
+  if (level === H && level === W) return F.add(x_BCHW, 0);
   return F.tidy(() => pyramidUp(F, pyramidDown(F, x_BCHW, level), [H, W]));
 }

@@ -97,7 +97,8 @@ export class PluginHost {
     const from = path.dirname(path.resolve(source));
     const slots = {} as Record<Slot, ResolvedSlot>;
     for (const slot of SLOTS) {
-      const { use, options } = config[slot];
+      const { use } = config[slot];
+      const options = config[slot].options ?? {};
       const loaded = this.load(slot, use, from);
       const parsed = loaded.plugin.options.safeParse(options);
       if (!parsed.success) throw zodIssueError(parsed.error, source, [slot, 'options'], pluginId(loaded.plugin));

@@ -29,6 +29,14 @@ export function levelsOf(blockSizes: readonly number[]): Int32Array {
   return out;
 }
 
+/** The checkpoint buffer `attn_bias_for_masking` (L×L): 0 where level(query) ≥ level(key), else −inf. */
+export function blockCausalBias(levels: Int32Array): Float32Array {
+  const L = levels.length;
+  const out = new Float32Array(L * L);
+  for (let q = 0; q < L; q++) for (let k = 0; k < L; k++) if (levels[q] < levels[k]) out[q * L + k] = -Infinity;
+  return out;
+}
+
 /**
  * The additive mask [1, 1, Lq, Lk] for query positions [start, start + Lq) against key
  * positions [0, start + Lq) under `pattern`; undefined when nothing is masked.

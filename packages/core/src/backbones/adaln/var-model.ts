@@ -18,7 +18,7 @@ import { normal, truncNormal, zeros } from '../../nn/init';
 import type { Rng } from '../../rng/rng';
 import type { HostTensor } from '../../tensor/host';
 import { SelfAttention, type AttentionCall } from './attention';
-import { checkLength, levelBlockSizes, levelsOf } from './sequence';
+import { blockCausalBias, checkLength, levelBlockSizes, levelsOf } from './sequence';
 
 export interface VarTransformerConfig {
   depth: number;
@@ -211,15 +211,6 @@ export class VarTransformer extends Module {
     return { hidden_BLC, cond_BD, xIn_BLC };
   }
 }
-
-/** VAR's `attn_bias_for_masking`: 0 where level(query) ≥ level(key), else -inf. */
-function blockCausalBias(levels: Int32Array): Float32Array {
-  const L = levels.length;
-  const out = new Float32Array(L * L);
-  for (let q = 0; q < L; q++) for (let k = 0; k < L; k++) if (levels[q] < levels[k]) out[q * L + k] = -Infinity;
-  return out;
-}
-
 
 /** An initialiser whose i-th value (of n) is multiplied by gain(i, n). */
 function scaled(init: Initializer, gain: (i: number, n: number) => number): Initializer {

@@ -132,7 +132,8 @@ export class MaeTransformer extends Module {
     for (let i = 0; i < vis.length; i++) if (vis[i] === 0) { allVisible = false; break; }
     if (allVisible) return undefined;
     const buf = this.options.bufferSize, Lb = L + buf;
-    const counts = Array.from({ length: B }, (_, b) => vis.subarray(b * L, (b + 1) * L).reduce((n, v) => n + (v !== 0 ? 1 : 0), 0));
+    const counts = new Array<number>(B).fill(0);
+    for (let i = 0; i < B * L; i++) if (vis[i] !== 0) counts[Math.floor(i / L)]++;
     if (counts.some((n) => n !== counts[0])) {
       throw new TesseraError('SHAPE_MISMATCH', `every row of \`visible\` must have the same number of known tokens, got ${JSON.stringify(counts)}`, {
         subject: 'backbone/mae', data: { counts },

@@ -134,7 +134,7 @@ export class TfjsEngine implements Engine {
   cast(x: Tensor, dtype: DType): Tensor { return this.tf.cast(x as T, dtype); }
   stopGradient(x: Tensor): Tensor {
     const tf = this.tf;
-    const detach = tf.customGrad((t: tfTypes.Tensor) => ({ value: tf.clone(t), gradFunc: (dy: tfTypes.Tensor) => tf.zerosLike(dy) }));
+    const detach = tf.customGrad(((t: T) => ({ value: tf.clone(t), gradFunc: (dy: T) => tf.zerosLike(dy) })) as unknown as Parameters<typeof tf.customGrad>[0]);
     return detach(x as T);
   }
 
@@ -180,7 +180,7 @@ export class TfjsEngine implements Engine {
     const n = xT.shape[r - 1]; const k = iT.shape[r - 1];
     const rows = iT.size / k;
     const flatX = tf.reshape(xT, [rows * n]);
-    const base = tf.mul(tf.range(0, rows, 1, 'int32'), n).reshape([rows, 1]);
+    const base = tf.mul(tf.range(0, rows, 1, 'int32'), tf.scalar(n, 'int32')).reshape([rows, 1]);
     const flatIdx = tf.add(tf.reshape(iT, [rows, k]), base).reshape([rows * k]);
     return tf.transpose(tf.reshape(tf.gather(flatX, flatIdx), iT.shape), perm);
   }

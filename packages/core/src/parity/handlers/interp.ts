@@ -14,7 +14,7 @@ async function resizeEach(c: ParityCase, engine: Engine, mode: InterpolationMode
   for (const p of c.config<number[]>('pns')) {
     const { input, size } = pick(p, H);
     const x = engine.fromHost(c.input(input));
-    const y = engine.interpolate(x, [size, size], mode);
+    const y = engine.tidy(() => engine.interpolate(x, [size, size], mode));
     out.set(`y.p${p}`, await toHost(engine, y));
     engine.dispose([x, y]);
   }

@@ -1,0 +1,207 @@
+/**
+ * The categorical head: a softmax over the tokenizer's codebook, as VAR predicts each
+ * token map (paper arXiv 2404.02905 §3; official `models/basic_var.py`
+ * `AdaLNBeforeHead` and `models/var.py` `get_logits`; spec var.md §5.8, HART's variant
+ * hart.md §4.5). `logits = head(norm(z)·(1 + s) + β)` with `(s, β)` (scale first) from
+ * `head_nm.ada_lin(SiLU(cond))` and `norm` a LayerNorm without affine, eps 1e-6 (VAR),
+ * or an RMSNorm with a learnt weight (HART). With `adaLN: false` the head is a plain
+ * affine norm then the projection, for raster baselines without a condition path.
+ *
+ * Parameter names are VAR's state_dict keys (`head_nm.ada_lin.1.*`, `head.*`; HART adds
+ * `head_nm.ln_wo_grad.weight`), so the head loads straight from an official checkpoint
+ * beside the backbone, which owns every other key. Loss: `loss.ts`; sampling:
+ * `sampling.ts` (logits are read to the host there).
+ */
+import {
+  Engine, Head, HeadInput, HeadSample, HeadSampleOptions, HeadTarget, init, Initializer, LayerNorm, Module, Parameter,
+  Tensor, TesseraError, DrawSource,
+} from '@tessera/core';
+import { crossEntropy, weightedMean } from './loss';
+import type { CategoricalHeadOptions } from './options';
+import { mixGuidance, sampleTokens_ } from './sampling';
+
+const SUBJECT = 'head/categorical';
+
+/** VAR's init (spec var.md §8.5): truncated normal σ = √(1/(3C)) (bounds ±2), times `gain`. */
+function varTruncNormal(width: number, gain: number): Initializer {
+  return (shape, rng) => {
+    const w = init.truncNormal(Math.sqrt(1 / (3 * width)))(shape, rng);
+    for (let i = 0; i < w.length; i++) w[i] *= gain;
+    return w;
+  };
+}
+
+/** `x·Wᵀ + b` with VAR's head initialisation instead of torch's default. */
+class HeadLinear extends Module {
+  readonly weight: Parameter;
+  readonly bias: Parameter;
+
+  constructor(F: Engine, inFeatures: number, outFeatures: number, weightInit: Initializer) {
+    super(F);
+    this.weight = this.param('weight', [outFeatures, inFeatures], weightInit);
+    this.bias = this.param('bias', [outFeatures], init.zeros);
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.F.linear(x, this.weight.value, this.bias.value);
+  }
+}
+
+/** RMSNorm over the last axis with a learnt weight: `w ⊙ x·rsqrt(mean(x²) + eps)` (HART's llama norm). */
+export class RMSNorm extends Module {
+  readonly weight: Parameter;
+
+  constructor(F: Engine, readonly dim: number, readonly eps: number) {
+    super(F);
+    this.weight = this.param('weight', [dim], init.ones);
+  }
+
+  forward(x: Tensor): Tensor {
+    const F = this.F;
+    return F.tidy(() => F.mul(F.mul(x, F.rsqrt(F.add(F.mean(F.square(x), -1, true), this.eps))), this.weight.value));
+  }
+}
+
+/**
+ * VAR's `AdaLNBeforeHead`: `norm(x)·(1 + scale) + shift` with `(scale, shift)` from
+ * `ada_lin(SiLU(cond))`. Key `ada_lin.1`: index 0 of the official `nn.Sequential` is
+ * the SiLU, which has no parameters.
+ */
+export class AdaLNBeforeHead extends Module {
+  readonly adaLin: HeadLinear;
+  readonly rms: RMSNorm | undefined;
+
+  constructor(F: Engine, readonly width: number, readonly norm: 'layer' | 'rms', readonly eps: number) {
+    super(F);
+    this.adaLin = this.child('ada_lin.1', new HeadLinear(F, width, 2 * width, varTruncNormal(width, 0.5)));
+    this.rms = norm === 'rms' ? this.child('ln_wo_grad', new RMSNorm(F, width, eps)) : undefined;
+  }
+
+  /** `x` [rows, ..., C] with `cond_RD` [rows, D] (one condition per leading row). */
+  forward(x: Tensor, cond_RD: Tensor): Tensor {
+    const F = this.F;
+    const C = this.width;
+    return F.tidy(() => {
+      const ada_R2C = this.adaLin.forward(F.silu(cond_RD));
+      // [R, 2C] -> [R, 1, ..., 1, 2C] so it broadcasts over the positions of each row
+      const ada = F.reshape(ada_R2C, [cond_RD.shape[0], ...x.shape.slice(1, -1).map(() => 1), 2 * C]);
+      const [scale, shift] = F.split(ada, [C, C], -1);
+      const normed = this.rms ? this.rms.forward(x) : F.layerNorm(x, undefined, undefined, this.eps);
+      return F.add(F.mul(normed, F.add(scale, 1)), shift);
+    });
+  }
+}
+
+/** The head's parameters: `head_nm.*` (the norm before the projection) and `head.*` [V, C]. */
+export class CategoricalHeadModule extends Module {
+  readonly headNorm: AdaLNBeforeHead | LayerNorm | RMSNorm;
+  readonly head: HeadLinear;
+
+  constructor(F: Engine, readonly options: CategoricalHeadOptions) {
+    super(F);
+    const { width, vocab, adaLN, norm, normEps } = options;
+    this.headNorm = this.child('head_nm', adaLN
+      ? new AdaLNBeforeHead(F, width, norm, normEps)
+      : norm === 'rms' ? new RMSNorm(F, width, normEps) : new LayerNorm(F, width, normEps, true));
+    this.head = this.child('head', new HeadLinear(F, width, vocab, varTruncNormal(width, 0.02)));
+  }
+
+  /** Logits [..., V] of hidden states `z` [rows, ..., C]; `cond_RD` [rows, D] is required with AdaLN. */
+  forward(z: Tensor, cond_RD: Tensor | undefined): Tensor {
+    const C = this.options.width;
+    if (z.shape[z.shape.length - 1] !== C) {
+      throw new TesseraError('SHAPE_MISMATCH', `hidden states must end in the head width ${C}, got [${z.shape.join(', ')}]`, {
+        subject: SUBJECT, data: { expected: C, got: [...z.shape] },
+      });
+    }
+    return this.F.tidy(() => this.head.forward(this.normalize(z, cond_RD)));
+  }
+
+  private normalize(z: Tensor, cond_RD: Tensor | undefined): Tensor {
+    if (!(this.headNorm instanceof AdaLNBeforeHead)) return this.headNorm.forward(z);
+    if (!cond_RD || cond_RD.shape.length !== 2 || cond_RD.shape[0] !== z.shape[0] || cond_RD.shape[1] !== this.options.width) {
+      throw new TesseraError('SHAPE_MISMATCH', `the AdaLN head needs \`cond\` [${z.shape[0]}, ${this.options.width}] (one condition per row of z [${z.shape.join(', ')}]), got ${cond_RD ? `[${cond_RD.shape.join(', ')}]` : 'none'}`, {
+        subject: SUBJECT, data: { z: [...z.shape], cond: cond_RD ? [...cond_RD.shape] : null },
+      });
+    }
+    return this.headNorm.forward(z, cond_RD);
+  }
+}
+
+/** Sampling options plus the step progress that VAR's Gumbel smoothing reads. */
+export interface CategoricalSampleOptions extends HeadSampleOptions {
+  /** Position of this AR step in [0, 1] (VAR's `ratio`); required with `smooth`. */
+  progress?: number;
+}
+
+/** Head `categorical`: loss and sampler of a softmax over the codebook. */
+export class CategoricalHead implements Head {
+  readonly id = SUBJECT;
+  readonly module: CategoricalHeadModule;
+
+  constructor(private readonly F: Engine, readonly options: CategoricalHeadOptions) {
+    this.module = new CategoricalHeadModule(F, options);
+  }
+
+  /** Logits [..., V]: `z` [N, C] with `cond` [N, D], or `z` [B, L, C] with `cond` [B, D]. */
+  logits(input: HeadInput): Tensor {
+    return this.module.forward(input.z, input.cond);
+  }
+
+  /** Weighted mean (Σ w·ℓ / Σ w) of the label-smoothed cross-entropy over all rows; scalar. */
+  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, _draws?: DrawSource): Tensor {
+    const F = this.F;
+    if (!target.indices) {
+      throw new TesseraError('SHAPE_MISMATCH', 'the categorical head trains on discrete targets: `target.indices` is missing', { subject: SUBJECT });
+    }
+    const indices = target.indices;
+    return F.tidy(() => {
+      const logits = this.logits(input);
+      const V = this.options.vocab;
+      const logits_NV = F.reshape(logits, [-1, V]); // [..., V] -> [N, V]
+      const target_N = F.reshape(indices.dtype === 'int32' ? indices : F.cast(indices, 'int32'), [-1]);
+      const ce_N = crossEntropy(F, logits_NV, target_N, this.options.labelSmoothing);
+      return weightedMean(F, ce_N, weights ? F.reshape(weights, [-1]) : undefined);
+    });
+  }
+
+  /**
+   * One token per row. With `cfg ≠ 1` the rows of `z` (and `cond`) are the conditional
+   * rows then the null-condition rows, mixed as `cfg·cond − (cfg − 1)·uncond`; the
+   * result has half as many rows. Settings left out fall back to the head's options.
+   * `indices` has z's leading shape; with `smooth`, `values` holds the Gumbel code
+   * weights [..., V].
+   */
+  sample(input: HeadInput, options: CategoricalSampleOptions): HeadSample {
+    const F = this.F;
+    const V = this.options.vocab;
+    const logits = this.logits(input);
+    const lead = logits.shape.slice(0, -1);
+    let x_RV: Float32Array;
+    try {
+      x_RV = Float32Array.from(F.readSync(logits) as Float32Array);
+    } finally {
+      F.dispose(logits);
+    }
+    if (options.cfg !== 1) {
+      if (lead[0] % 2 !== 0) {
+        throw new TesseraError('SHAPE_MISMATCH', `guidance (cfg ${options.cfg}) needs conditional then null-condition rows, got an odd row count ${lead[0]}`, {
+          subject: SUBJECT, data: { rows: lead[0], cfg: options.cfg },
+        });
+      }
+      x_RV = mixGuidance(x_RV, V, options.cfg);
+      lead[0] /= 2;
+    }
+    const result = sampleTokens_(x_RV, V, {
+      temperature: options.temperature ?? this.options.temperature,
+      topK: options.topK ?? this.options.topK,
+      topP: options.topP ?? this.options.topP,
+      greedy: options.greedy,
+      smooth: options.smooth,
+      ratio: options.progress,
+    }, options.draws);
+    const out: HeadSample = { indices: F.tensor(result.idx_R, lead, 'int32') };
+    if (result.smoothWeights_RV) out.values = F.tensor(result.smoothWeights_RV, [...lead, V], 'float32');
+    return out;
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The diffusion head (MAR paper §3, "Diffusion Loss"; mar.md §5.4-5.6, LTH14/mar
+ * `models/diffloss.py` `DiffLoss`): p(token | z) is a small denoising diffusion over one
+ * token conditioned on the backbone's vector z. Training draws a step and noise per row
+ * (each row repeated `batchMultiplier` times, as MAR's `diffusion_batch_mul`); sampling runs
+ * the reverse loop, with CFG mixing ε̂ of the [conditional; unconditional] halves at every step
+ * and temperature scaling the step noise.
+ *
+ * FAR (far.md §2.2, yuhuUSTC/FAR `models/diffloss.py`): `levelConditioning` feeds the rows'
+ * frequency level to the denoiser and `alwaysGuided` keeps FAR's always-CFG sampler.
+ * HART (hart.md §5, mit-han-lab/hart `hart/modules/diffusion/diffloss.py`): `mode: 'residual'`
+ * predicts the continuous residual of the last scale, scaled by 1/0.6, with 8 steps, x̂0
+ * clipping and HART's guidance formula.
+ */
+import { DrawSource, Engine, Head, HeadInput, HeadSample, HeadSampleOptions, HeadTarget, Module, Tensor, TesseraError } from '@tessera/core';
+import { Denoiser, GaussianDiffusion, TrainingTerms } from './gaussian-diffusion';
+import { sharedLevel, stepsForLevel } from './frequency-steps';
+import { SimpleMLPAdaLN } from './mlp-adaln';
+import type { DiffusionHeadOptions } from './options';
+import { DiffusionSchedule } from './schedule';
+
+/** The official `DiffLoss` module: its only parameters are the denoiser's, under `net.`. */
+export class DiffLossModule extends Module {
+  readonly net: SimpleMLPAdaLN;
+  constructor(F: Engine, o: DiffusionHeadOptions) {
+    super(F);
+    this.net = this.child('net', new SimpleMLPAdaLN(F, {
+      tokenChannels: o.tokenDim, zChannels: o.zChannels, width: o.width, depth: o.depth,
+      learnSigma: o.learnSigma, levelConditioning: o.levelConditioning,
+    }));
+  }
+}
+
+export interface SampleTokensOptions {
+  temperature: number;
+  cfg: number;
+  /** Respacing string; default from the options (and the level, with frequency-aware steps). */
+  steps?: string;
+  draws: DrawSource;
+  /** Sees x after each reverse step, in diffusion units (before the residual scale). */
+  onStep?: (k: number, x_NC: Tensor) => void;
+}
+
+export class DiffusionHead implements Head {
+  readonly id = 'head/diffusion';
+  readonly module: DiffLossModule;
+  readonly trainDiffusion: GaussianDiffusion;
+  private readonly sampleDiffusions = new Map<string, GaussianDiffusion>();
+
+  constructor(private readonly F: Engine, readonly options: DiffusionHeadOptions) {
+    this.module = new DiffLossModule(F, options);
+    this.trainDiffusion = this.diffusion('');
+  }
+
+  get net(): SimpleMLPAdaLN {
+    return this.module.net;
+  }
+
+  /** The diffusion respaced by `steps` (cached; `""` = the training diffusion). */
+  diffusion(steps: string): GaussianDiffusion {
+    let d = this.sampleDiffusions.get(steps);
+    if (!d) {
+      const schedule = DiffusionSchedule.create({ noiseSchedule: this.options.noiseSchedule, numTimesteps: this.options.trainingSteps, respacing: steps });
+      d = new GaussianDiffusion(this.F, schedule, this.options.learnSigma);
+      this.sampleDiffusions.set(steps, d);
+    }
+    return d;
+  }
+
+  /** The plain (`guided` = false) or CFG-wrapped denoiser over condition rows z. */
+  denoiser(z_NZ: Tensor, level_N: Tensor | undefined, guidance?: { cfg: number }): Denoiser {
+    if (!guidance) return (x, t) => this.net.forward(x, t, z_NZ, level_N);
+    return (x, t) => this.net.forwardWithCfg(x, t, z_NZ, guidance.cfg, this.options.guidanceFormula, level_N);
+  }
+
+  /** Row-wise training terms on targets in token units (no batch multiplier); draws t then ε. */
+  trainingTerms(values_NC: Tensor, z_NZ: Tensor, level_N: Tensor | undefined, draws: DrawSource): TrainingTerms {
+    const F = this.F;
+    const N = values_NC.shape[0];
+    const C = this.options.tokenDim;
+    this.checkRows(values_NC, z_NZ, C);
+    const t = draws.integers([N], 0, this.trainDiffusion.numSteps, 'diffusion training step');
+    const noise = draws.normal([N, C], 'diffusion training noise');
+    return F.tidy(() => {
+      const x0 = this.options.mode === 'residual' ? F.div(values_NC, this.options.residualScale) : values_NC;
+      return this.trainDiffusion.trainingLosses(this.denoiser(z_NZ, level_N), x0, t, F.tensor(noise, [N, C]));
+    });
+  }
+
+  /** Mean loss over the rows tiled `batchMultiplier` times, weighted by `weights` when given. */
+  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource): Tensor {
+    const F = this.F;
+    if (!target.values) {
+      throw new TesseraError('PLUGIN_INCOMPATIBLE', 'the diffusion head needs continuous targets (`target.values`), got none. Use head `categorical`, or a continuous tokenizer such as `vae`', { subject: this.id });
+    }
+    const values = target.values;
+    const mul = this.options.batchMultiplier;
+    return F.tidy(() => {
+      // MAR tiles whole blocks: rows [0..N) then [0..N) again (`repeat(mul, 1)`).
+      const tile = (x: Tensor | undefined): Tensor | undefined => (x && mul > 1 ? F.tile(x, [mul, ...x.shape.slice(1).map(() => 1)]) : x);
+      const terms = this.trainingTerms(tile(values) as Tensor, tile(input.z) as Tensor, tile(input.level), draws);
+      const w = tile(weights);
+      if (!w) return F.mean(terms.loss);
+      const w_N = F.cast(w, 'float32');
+      return F.div(F.sum(F.mul(terms.loss, w_N)), F.sum(w_N));
+    });
+  }
+
+  /** The reverse loop over all rows; under guidance the rows are [conditional; unconditional]. */
+  sampleTokens(z_NZ: Tensor, level_N: Tensor | undefined, options: SampleTokensOptions): Tensor {
+    const F = this.F;
+    const N = z_NZ.shape[0];
+    const C = this.options.tokenDim;
+    const guided = this.options.alwaysGuided || options.cfg !== 1;
+    const steps = this.options.frequencyAwareSteps ? stepsForLevel(this.options.frequencyAwareSteps, sharedLevel(F, level_N)) : options.steps ?? this.options.numSamplingSteps;
+    const diffusion = this.diffusion(steps);
+    let xT: Tensor;
+    if (guided) {
+      if (N % 2 !== 0) throw new TesseraError('SHAPE_MISMATCH', `guided sampling needs [conditional; unconditional] rows, got an odd count ${N}`, { subject: this.id, data: { rows: N } });
+      const n0 = initialNoise(F, options.draws, [N / 2, C]);
+      xT = F.concat([n0, n0], 0);
+      F.dispose(n0);
+    } else {
+      xT = initialNoise(F, options.draws, [N, C]);
+    }
+    const x = diffusion.sampleLoop(this.denoiser(z_NZ, level_N, guided ? { cfg: options.cfg } : undefined), xT, {
+      clipDenoised: this.options.clipDenoised, temperature: options.temperature, sampler: this.options.sampler, draws: options.draws, onStep: options.onStep,
+    });
+    F.dispose(xT);
+    if (this.options.mode !== 'residual') return x;
+    const scaled = F.tidy(() => F.mul(x, this.options.residualScale));
+    F.dispose(x);
+    return scaled;
+  }
+
+  sample(input: HeadInput, options: HeadSampleOptions): HeadSample {
+    const F = this.F;
+    const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, steps: options.diffusionSteps, draws: options.draws });
+    if (!(this.options.alwaysGuided || options.cfg !== 1)) return { values: all };
+    const values = F.slice(all, [0, 0], [all.shape[0] / 2, -1]);
+    F.dispose(all);
+    return { values };
+  }
+
+  private checkRows(values_NC: Tensor, z_NZ: Tensor, C: number): void {
+    if (values_NC.shape.length !== 2 || values_NC.shape[1] !== C) {
+      throw new TesseraError('SHAPE_MISMATCH', `diffusion targets must be [N, ${C}], got [${values_NC.shape.join(', ')}]`, { subject: this.id });
+    }
+    if (z_NZ.shape[0] !== values_NC.shape[0] || z_NZ.shape[1] !== this.options.zChannels) {
+      throw new TesseraError('SHAPE_MISMATCH', `condition rows must be [${values_NC.shape[0]}, ${this.options.zChannels}], got [${z_NZ.shape.join(', ')}]`, { subject: this.id });
+    }
+  }
+}
+
+function initialNoise(F: Engine, draws: DrawSource, shape: [number, number]): Tensor {
+  return F.tensor(draws.normal(shape, 'diffusion initial noise'), shape);
+}
