@@ -33,3 +33,4 @@ export * from './image/grid';
 export * from './util/atomic';
 export * from './engine/pyramid';
 export * from './backbones/mae/index';
+export * from './backbones/adaln/index';

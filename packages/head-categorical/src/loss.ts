@@ -46,3 +46,20 @@ export function weightedMean(F: Engine, loss_N: Tensor, weights_N: Tensor | unde
     return F.div(F.sum(F.mul(loss_N, w_N)), F.sum(w_N));
   });
 }
+
+/**
+ * VAR's own reduction `mean_b Σ_t w_t·ℓ_{b,t}` for `loss_BL` [B, L] and weights
+ * `weights_L` [L] (or [B, L]). The weights are not renormalised: in VAR's progressive
+ * training they stay 1/L_full on a truncated sequence and the newest scale is damped
+ * by `prog_wp`, which a weighted mean would undo.
+ */
+export function batchMeanOfWeightedSums(F: Engine, loss_BL: Tensor, weights_L: Tensor): Tensor {
+  const [B, L] = loss_BL.shape;
+  const w = weights_L.shape;
+  if (loss_BL.shape.length !== 2 || !((w.length === 1 && w[0] === L) || (w.length === 2 && w[0] === B && w[1] === L))) {
+    throw new TesseraError('SHAPE_MISMATCH', `VAR's reduction needs losses [B, L] and weights [L] or [B, L]; got [${loss_BL.shape.join(', ')}] and [${w.join(', ')}]`, {
+      subject: 'head/categorical', data: { loss: [...loss_BL.shape], weights: [...w] },
+    });
+  }
+  return F.tidy(() => F.mean(F.sum(F.mul(loss_BL, weights_L), -1)));
+}

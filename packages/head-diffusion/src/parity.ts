@@ -130,9 +130,11 @@ function lossHandler(method: Method, kind: string): ParityHandler {
       const mask = method === 'mar' ? optionalInput(c, engine, 'mask') : undefined;
       const terms = head.trainingTerms(target, z, level, c.draws());
       const loss = engine.tidy(() => (mask ? engine.div(engine.sum(engine.mul(terms.loss, mask)), engine.sum(mask)) : engine.mean(terms.loss)));
-      const outputs: Record<string, Tensor> = { loss, 'trace.x_t': terms.xt, 'trace.mse': terms.mse, 'trace.loss_rows': terms.loss };
-      if (terms.vb) outputs['trace.vb'] = terms.vb;
-      if (method === 'hart') Object.assign(outputs, { mse: engine.tidy(() => engine.add(terms.mse, 0)), loss_per_row: engine.tidy(() => engine.add(terms.loss, 0)), ...(terms.vb ? { vb: engine.tidy(() => engine.add(terms.vb as Tensor, 0)) } : {}) });
+      // Per-row bound terms are not traced: their t = 0 branch cancels catastrophically in
+      // float32 (mar.md §10), so only the loss carries a tolerance for it. HART lists them as outputs.
+      const outputs: Record<string, Tensor> = { loss, 'trace.x_t': terms.xt, 'trace.mse': terms.mse };
+      if (method === 'hart') Object.assign(outputs, { mse: engine.tidy(() => engine.add(terms.mse, 0)), loss_per_row: terms.loss, ...(terms.vb ? { vb: terms.vb } : {}) });
+      else engine.dispose([terms.loss, ...(terms.vb ? [terms.vb] : [])]);
       engine.dispose([target, z, ...(level ? [level] : []), ...(mask ? [mask] : [])]);
       return finish(engine, head, outputs);
     },

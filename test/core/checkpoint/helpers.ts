@@ -1,23 +1,11 @@
 /**
- * Shared by the checkpoint tests: the module under test, error assertions, the shared
- * fixtures folder, and byte builders for zips, pickles and torch checkpoints (written by
+ * Shared by the checkpoint tests: error assertions and byte builders for zips, pickles and torch checkpoints (written by
  * hand so the tests need no Python and can say exactly what each byte does).
  */
-import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { expect } from 'chai';
 
-// `@tessera/core` does not export the checkpoint API yet, and test/ compiles one folder
-// deeper (build/test/...), so no single relative import works for both tsc and node:
-// types come from core's .d.ts output, the value from the compiled JS at run time.
-type CheckpointModule = typeof import('../../../packages/core/dist/checkpoint/index');
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const checkpoint: CheckpointModule = require(path.resolve(__dirname, '../../../../packages/core/dist/checkpoint/index'));
-
-export type { HostTensor } from '../../../packages/core/dist/tensor/host';
-
-/** The repository's sibling `shared/fixtures` (repo root is four levels above build/test/core/checkpoint). */
-export const FIXTURES = path.resolve(__dirname, '../../../../../shared/fixtures');
+export { FIXTURES } from '../../paths';
 
 export interface CaughtError {
   name: string;

@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { FIXTURES, PickleWriter, checkpoint, expectError, le, torchZip } from './helpers';
+import { loadWeights, describeWeights, writeSafetensorsFile } from '@tessera/core';
+import { FIXTURES, PickleWriter, expectError, le, torchZip } from './helpers';
 
-const { loadWeights, describeWeights, writeSafetensorsFile } = checkpoint;
 
 describe('checkpoint/index', () => {
   let dir: string;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { checkpoint, expectError, PickleWriter } from './helpers';
+import { unpickle } from '@tessera/core';
+import { expectError, PickleWriter } from './helpers';
 
-const { unpickle } = checkpoint;
 const FILE = 'evil.pth';
 const load = (bytes: Uint8Array) => unpickle(bytes, { file: FILE });
 const w = () => new PickleWriter().proto(2);

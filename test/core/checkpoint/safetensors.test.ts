@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { checkpoint, expectError, type HostTensor } from './helpers';
+import { readSafetensors, readSafetensorsFile, writeSafetensors, writeSafetensorsFile, type HostTensor } from '@tessera/core';
+import { expectError } from './helpers';
 
-const { readSafetensors, readSafetensorsFile, writeSafetensors, writeSafetensorsFile } = checkpoint;
 
 const FILE = 'x.safetensors';
 
@@ -175,10 +175,11 @@ describe('checkpoint/safetensors', () => {
       expect([...readSafetensorsFile(file).tensors.get('a')!.data]).to.deep.equal([5]);
     });
 
-    it('reports a missing directory or file as FILE_NOT_FOUND', () => {
+    it('creates missing folders when writing, and reports a missing file as FILE_NOT_FOUND', () => {
       const missing = path.join(dir, 'nope', 'w.safetensors');
-      expect(expectError(() => writeSafetensorsFile(missing, {}), 'FILE_NOT_FOUND').data.path).to.equal(missing);
       expect(expectError(() => readSafetensorsFile(missing), 'FILE_NOT_FOUND').data.path).to.equal(missing);
+      writeSafetensorsFile(missing, {});
+      expect(readSafetensorsFile(missing).tensors.size).to.equal(0);
     });
 
     it('names the path in errors from a truncated file', () => {

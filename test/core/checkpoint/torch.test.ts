@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { FIXTURES, PickleWriter, checkpoint, expectError, le, torchZip, type HostTensor } from './helpers';
+import { readTorchCheckpoint, readSafetensorsFile, selectStateDict, isHostTensor, type HostTensor } from '@tessera/core';
+import { FIXTURES, PickleWriter, expectError, le, torchZip } from './helpers';
 
-const { readTorchCheckpoint, readSafetensorsFile, selectStateDict, isHostTensor } = checkpoint;
 const FILE = 'model.pth';
 const w = () => new PickleWriter().proto(2);
 const values = (t: HostTensor) => [...t.data];

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { checkpoint, expectError, makeZip } from './helpers';
+import { ZipArchive, bufferSource } from '@tessera/core';
+import { expectError, makeZip } from './helpers';
 
-const { ZipArchive, bufferSource } = checkpoint;
 const FILE = 'a.pth';
 const open = (bytes: Uint8Array) => ZipArchive.open(bufferSource(bytes), FILE);
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString();

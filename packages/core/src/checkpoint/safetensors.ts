@@ -161,22 +161,18 @@ export function writeSafetensors(tensors: TensorsByName, metadata?: Record<strin
 }
 
 /**
- * Writes a safetensors file atomically: the bytes go to a temporary file in the same
- * directory, are flushed to disk, and only then renamed over `filePath`, so a crash or a
- * full disk never leaves a half-written weights file under the real name.
+ * Writes a safetensors file atomically (creating its folder if needed): the bytes go to a
+ * temporary file in the same directory, are flushed to disk, and only then renamed over
+ * `filePath`, so a crash or a full disk never leaves a half-written weights file under
+ * the real name.
  */
 export function writeSafetensorsFile(filePath: string, tensors: TensorsByName, metadata?: Record<string, string>): void {
   const plan = planFile(tensors, metadata);
   const dir = path.dirname(path.resolve(filePath));
-  const temp = path.join(dir, `.tessera-tmp-${path.basename(filePath)}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  let fd: number;
-  try {
-    fd = fs.openSync(temp, 'wx');
-  } catch (e) {
-    const reason = (e as NodeJS.ErrnoException).code ?? 'unknown';
-    if (reason !== 'ENOENT' && reason !== 'ENOTDIR') throw e;
-    throw new TesseraError('FILE_NOT_FOUND', `cannot write \`${filePath}\`: directory \`${dir}\` does not exist`, { data: { path: filePath, reason }, cause: e });
-  }
+  // Like util/atomic's writeFileAtomic, but streams each tensor instead of building the whole file in memory.
+  const temp = path.join(dir, `.tessera-tmp-${process.pid}-${randomBytes(4).toString('hex')}-${path.basename(filePath)}`);
+  fs.mkdirSync(dir, { recursive: true });
+  let fd = fs.openSync(temp, 'wx');
   try {
     writeAll(fd, plan.header);
     for (const [, t] of plan.ordered) writeAll(fd, bytesOf(t.data));

@@ -16,7 +16,7 @@ export type { MaeForwardInput, MaeForwardOutput, MaskLayout } from './model';
 export { maeOptionsSchema } from './options';
 export type { MaeOptions } from './options';
 export { patchify, unpatchify } from './patchify';
-export { VitBlock, XavierLinear, dropout } from './vit-block';
+export { VitBlock, XavierLinear } from './vit-block';
 export type { VitBlockOptions } from './vit-block';
 export { maeParityHooks, setMaeDiffusionLossHook } from './parity-hooks';
 export type { DiffusionLossHook, DiffusionLossRequest } from './parity-hooks';

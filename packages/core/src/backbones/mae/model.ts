@@ -162,8 +162,8 @@ export class MaeTransformer extends Module {
     }
     const De = this.options.encoderEmbedDim, buf = this.options.bufferSize, Lb = L + buf;
     const x_BLD = this.z_proj.forward(tokens_BLC);
-    const buffer_BbD = F.broadcastTo(F.reshape(class_BD, [B, 1, De]), [B, buf, De]);
-    let x = F.concat([buffer_BbD, x_BLD], 1); // [B, Lb, De]
+    // (tfjs's broadcastTo mishandles a zero-length target axis, hence the buf = 0 branch)
+    let x = buf === 0 ? x_BLD : F.concat([F.broadcastTo(F.reshape(class_BD, [B, 1, De]), [B, buf, De]), x_BLD], 1); // [B, Lb, De]
     x = this.z_proj_ln.forward(F.add(x, this.encoder_pos_embed_learned.value));
     if (layout) {
       const rows = F.tensor(layout.kept, [layout.kept.length], 'int32');
