@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DrawSource, Engine, HostTensor, isTesseraError, Rng, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
+import { DrawSource, Engine, HostTensor, isTesseraError, ReplayDraws, Rng, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
 import plugin, { DiffusionHead, diffusionHeadOptionsSchema, DiffusionHeadOptionsInput, stepsForLevel } from '@tessera/head-diffusion';
 
 const C = 4;
@@ -131,11 +131,24 @@ describe('head-diffusion head', () => {
       const full = new SeededDraws(new Rng(9));
       const t = full.integers([4], 0, 1000);
       const eps = full.normal([4, C]);
-      const replay = (rows: number) => ({ ...SeededDraws.fromSeed(0), integers: () => t.slice(0, rows), normal: () => eps.slice(0, rows * C) }) as unknown as DrawSource;
+      const replay = (rows: number): DrawSource => new ReplayDraws([
+        { name: 't', tensor: { dtype: 'int32', shape: [rows], data: t.slice(0, rows) } },
+        { name: 'eps', tensor: { dtype: 'float32', shape: [rows, C], data: eps.slice(0, rows * C) } },
+      ]);
       const weighted = engine.readSync(head.loss({ z }, { values: x }, w, replay(4)))[0];
       const kept = engine.readSync(head.loss({ z: z2 }, { values: x2 }, undefined, replay(2)))[0];
       expect(weighted).to.be.closeTo(kept, 1e-5 * Math.abs(kept) + 1e-6);
       engine.dispose([x, z, w, x2, z2]);
+      head.module.dispose();
+    });
+
+    it('a level-conditioned head refuses rows without a level', () => {
+      const head = randomHead(engine, { levelConditioning: true });
+      const x = randn(engine, [2, C], 1);
+      const z = randn(engine, [2, Z], 2);
+      expectCode(() => head.loss({ z }, { values: x }, undefined, new CountingDraws()), 'CONFIG_INVALID');
+      expectCode(() => head.sample({ z }, { temperature: 1, cfg: 1, draws: new CountingDraws() }), 'CONFIG_INVALID');
+      engine.dispose([x, z]);
       head.module.dispose();
     });
 

@@ -67,6 +67,13 @@ export class DiffusionHead implements Head {
     return d;
   }
 
+  /** A level-conditioned head refuses rows without their level rather than silently dropping the term. */
+  private requireLevel(level_N: Tensor | undefined): void {
+    if (this.options.levelConditioning && !level_N) {
+      throw new TesseraError('CONFIG_INVALID', '`levelConditioning` is on but the rows carry no `level`. Use direction `frequency`, or set `levelConditioning: false`', { subject: this.id });
+    }
+  }
+
   /** The plain (`guided` = false) or CFG-wrapped denoiser over condition rows z. */
   denoiser(z_NZ: Tensor, level_N: Tensor | undefined, guidance?: { cfg: number }): Denoiser {
     if (!guidance) return (x, t) => this.net.forward(x, t, z_NZ, level_N);
@@ -94,6 +101,7 @@ export class DiffusionHead implements Head {
       throw new TesseraError('PLUGIN_INCOMPATIBLE', 'the diffusion head needs continuous targets (`target.values`), got none. Use head `categorical`, or a continuous tokenizer such as `vae`', { subject: this.id });
     }
     const values = target.values;
+    this.requireLevel(input.level);
     const mul = this.options.batchMultiplier;
     return F.tidy(() => {
       // MAR tiles whole blocks: rows [0..N) then [0..N) again (`repeat(mul, 1)`).
@@ -135,6 +143,7 @@ export class DiffusionHead implements Head {
 
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample {
     const F = this.F;
+    this.requireLevel(input.level);
     const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, steps: options.diffusionSteps, draws: options.draws });
     if (!(this.options.alwaysGuided || options.cfg !== 1)) return { values: all };
     const values = F.slice(all, [0, 0], [all.shape[0] / 2, -1]);

@@ -151,7 +151,7 @@ export class SimpleMLPAdaLN extends Module {
    * @param x_NC noisy tokens
    * @param timesteps original step per row (host integers)
    * @param c_NZ condition vectors
-   * @param level_N per-row level (int or float [N] or [N, 1]); required with level conditioning
+   * @param level_N per-row level (int or float [N] or [N, 1]); used with level conditioning
    */
   forward(x_NC: Tensor, timesteps: ArrayLike<number>, c_NZ: Tensor, level_N?: Tensor): Tensor {
     const F = this.F;
@@ -162,8 +162,8 @@ export class SimpleMLPAdaLN extends Module {
     return F.tidy(() => {
       const h0 = this.inputProj.forward(x_NC);
       let y_NW = F.add(this.timeEmbedding(timesteps), this.condEmbed.forward(c_NZ));
-      if (this.levelEmbed) {
-        if (!level_N) throw new TesseraError('SHAPE_MISMATCH', 'this diffusion head is level-conditioned (FAR) but no `level` was given', { subject: 'head/diffusion' });
+      // As the official net: no level given, no level term (the head insists on one when configured).
+      if (this.levelEmbed && level_N) {
         const level_N1 = F.reshape(F.cast(level_N, 'float32'), [N, 1]); // [N] or [N, 1] -> [N, 1]
         y_NW = F.add(y_NW, this.levelEmbed.forward(level_N1));
       }

@@ -10,7 +10,7 @@
  */
 import { TesseraError } from '../errors';
 import { hostTensor, numel, type HostData, type HostTensor } from '../tensor/host';
-import { ARRAY_CLASS, ITEM_SIZE, bufferSource, typedArrayFromBytes, withFileSource, type ByteSource } from './bytes';
+import { ARRAY_CLASS, ITEM_SIZE, bufferSource, typedArrayFromBytes, typedArrayOver, withFileSource, type ByteSource } from './bytes';
 import { PickleOpaque, TorchStorageType, unpickle, type PickleValue } from './pickle';
 import { ZipArchive } from './zip';
 
@@ -27,6 +27,9 @@ export function readTorchCheckpoint(input: string | Uint8Array, file?: string): 
 }
 
 class TorchStorage extends PickleOpaque {
+  /** Whether a tensor took over `bytes` as its data (then other views must copy). */
+  claimed = false;
+  /** `bytes` is a buffer of its own, starting at byteOffset 0. */
   constructor(readonly type: TorchStorageType, readonly key: string, readonly bytes: Uint8Array, readonly numel: number) {
     super(`storage ${key}`);
   }
@@ -85,7 +88,7 @@ function loadStorage(pid: PickleValue, archive: ZipArchive, prefix: string, cach
   }
   const entry = `${prefix}data/${key}`;
   if (!archive.has(entry)) throw corrupt(file, `storage \`${key}\` has no entry \`${entry}\``, { storage: key });
-  const bytes = archive.read(entry);
+  const bytes = archive.read(entry, { owned: true });
   const expected = count * ITEM_SIZE[type.dtype];
   if (bytes.length !== expected) {
     throw corrupt(file, `storage \`${key}\` has ${bytes.length} bytes, but ${count} ${type.dtype} elements need ${expected}`, { storage: key });
@@ -108,6 +111,12 @@ function viewToTensor(storage: TorchStorage, offset: number, size: number[], str
     throw corrupt(file, `a tensor of size [${size}] with stride [${stride}] at offset ${offset} reaches element ${last} of storage \`${storage.key}\`, which has ${storage.numel}`, {
       storage: storage.key,
     });
+  }
+  if (isRowMajor(size, stride) && offset === 0 && count === storage.numel && !storage.claimed) {
+    // The usual case: one tensor per storage. Its bytes become the tensor, so a large
+    // checkpoint is not held twice while loading.
+    storage.claimed = true;
+    return hostTensor(dtype, size, typedArrayOver(dtype, storage.bytes.buffer, count));
   }
   const window = storage.bytes.subarray(offset * itemSize);
   if (isRowMajor(size, stride)) return hostTensor(dtype, size, typedArrayFromBytes(dtype, window, count));

@@ -65,8 +65,12 @@ export class ZipArchive {
     return this.entries.get(name);
   }
 
-  /** The uncompressed bytes of one entry (a view into the source for stored entries). */
-  read(name: string): Uint8Array {
+  /**
+   * The uncompressed bytes of one entry. By default a stored entry is a view into the
+   * source; with `owned`, the result is always a fresh buffer of its own (byteOffset 0),
+   * which a caller may keep as tensor data without aliasing anything else.
+   */
+  read(name: string, options: { owned?: boolean } = {}): Uint8Array {
     const entry = this.entries.get(name);
     if (entry === undefined) throw corrupt(this.file, `the archive has no entry \`${name}\``, { entry: name });
     const at = entry.localHeaderOffset;
@@ -82,8 +86,13 @@ export class ZipArchive {
     const localName = new TextDecoder().decode(this.source.read(at + 30, nameLength));
     if (localName !== name) throw corrupt(this.file, `entry \`${name}\` has local header name \`${localName}\``, { entry: name });
 
-    const raw = this.source.read(start, entry.compressedSize);
-    const bytes = entry.method === 0 ? raw : this.inflate(entry, raw);
+    let bytes: Uint8Array;
+    if (entry.method === 0) {
+      bytes = options.owned ? new Uint8Array(this.source.copy(start, entry.compressedSize)) : this.source.read(start, entry.compressedSize);
+    } else {
+      const inflated = this.inflate(entry, this.source.read(start, entry.compressedSize));
+      bytes = options.owned ? new Uint8Array(inflated) : inflated;
+    }
     if (crc32 !== undefined && crc32(bytes) >>> 0 !== entry.crc32) {
       throw corrupt(this.file, `entry \`${name}\` fails its CRC-32 check`, { entry: name });
     }

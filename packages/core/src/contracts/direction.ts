@@ -40,8 +40,8 @@ export interface SamplerSettings {
   cfgSchedule: 'constant' | 'linear';
   temperature: number;
   temperatureSchedule?: 'constant' | 'linear';
-  topK: number;
-  topP: number;
+  topK: number | null;
+  topP: number | null;
   greedy: boolean;
   smooth: boolean;
   diffusionSteps: string;

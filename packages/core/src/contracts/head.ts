@@ -27,15 +27,20 @@ export interface HeadTarget {
 
 export interface HeadSampleOptions {
   temperature: number;
-  /** Guidance scale; 1 means no guidance (rows are not doubled). */
+  /**
+   * Guidance scale s of `s·cond − (s−1)·uncond`; 1 means no guidance (rows are not
+   * doubled). MAR's and FAR's `cfg` is s; VAR's and HART's `cfg` c corresponds to s = 1 + c.
+   */
   cfg: number;
-  topK?: number;
-  topP?: number;
+  topK?: number | null;
+  topP?: number | null;
   greedy?: boolean;
   /** VAR's `more_smooth`: Gumbel-softmax mixing of code vectors instead of a hard pick. */
   smooth?: boolean;
   /** Diffusion step count string (`"100"`, `"ddim25"`). */
   diffusionSteps?: string;
+  /** Position of this AR step in [0, 1] (first step 0, last 1), for schedules such as VAR's smoothing. */
+  progress?: number;
   draws: DrawSource;
 }
 
