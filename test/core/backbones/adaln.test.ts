@@ -14,9 +14,9 @@ const tiny = (over: Partial<AdalnOptions> = {}): AdalnOptions => adalnOptionsSch
   depth: 2, embedDim: 32, numHeads: 2, classes: 5, patchNums: [1, 2, 3], vocabEmbedDim: 4, ...over,
 });
 
-function randomInputs(F: Engine, shape: number[], seed: number): Tensor {
+function randomInputs(F: Engine, shape: number[], seed: number, std = 1): Tensor {
   const rng = new Rng(seed);
-  const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+  const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => std * rng.normal());
   return F.tensor(data, shape);
 }
 
@@ -34,10 +34,10 @@ function stepThrough(F: Engine, bb: AdalnBackbone, labels: Tensor, inputs_BNCv: 
   let cache: KvCache | undefined;
   const hidden: Tensor[] = [];
   const feed = (x: Tensor): void => {
-    const r = (bb.step as NonNullable<AdalnBackbone['step']>).call(bb, { inputs: x, labels, attention }, cache);
+    const r = bb.step({ inputs: x, labels, attention }, cache);
     cache = r.cache;
     hidden.push(r.output.hidden);
-    F.dispose(r.output.cond);
+    F.dispose([x, r.output.cond!]);
   };
   feed(F.zeros([B, 0, Cv]));
   let at = 0;
@@ -48,6 +48,7 @@ function stepThrough(F: Engine, bb: AdalnBackbone, labels: Tensor, inputs_BNCv: 
   expect(cache?.length).to.equal(1 + at);
   cache?.dispose();
   const all = F.concat(hidden, 1);
+  F.dispose(hidden);
   return all;
 }
 
@@ -112,7 +113,7 @@ describe('core/backbones/adaln', () => {
       const bb = new AdalnBackbone(F, tiny(over));
       bb.module.initialize(new Rng(7));
       // Random weights with visible AdaLN gates, so a wrong cache or position would show.
-      for (const [, p] of bb.module.namedParameters()) if (p.trainable) p.set(randomInputs(F, [...p.shape], p.shape.length * 31 + 5));
+      bb.module.namedParameters().forEach(([, p], i) => { if (p.trainable) p.set(randomInputs(F, [...p.shape], 100 + i, 0.3)); });
       const before = F.liveTensors();
       const labels = F.tensor(new Int32Array([1, 5]), [2], 'int32'); // 5 = null class
       const inputs = randomInputs(F, [2, 13, 4], 11);

@@ -242,7 +242,7 @@ function tensorDictPaths(node: TorchCheckpoint, prefix: string, depth: number): 
 }
 
 function kindOf(node: TorchCheckpoint): string {
-  if (node instanceof Map) return node.size === 0 ? 'an empty dict' : 'a dict that also holds non-tensor values';
+  if (node instanceof Map) return node.size === 0 ? 'an empty dict' : 'a dict whose values are not all tensors';
   if (isHostTensor(node)) return 'a single tensor';
   if (Array.isArray(node)) return 'a list';
   return node === null ? 'None' : `a ${typeof node === 'object' ? 'non-dict object' : typeof node}`;
