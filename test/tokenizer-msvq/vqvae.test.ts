@@ -1,7 +1,9 @@
 /** VQVAE structure and shapes (packages/tokenizer-msvq/src/vqvae.ts, blocks.ts; spec/var.md §4). */
 import { expect } from 'chai';
-import { type Engine, Rng, TfjsEngine } from '@tessera/core';
+import * as path from 'node:path';
+import { type Engine, loadWeights, Rng, TfjsEngine, isTesseraError } from '@tessera/core';
 import { msvqOptionsSchema, vqvaeConfigOf, Vqvae } from '@tessera/tokenizer-msvq';
+import { FIXTURES } from '../paths';
 
 describe('tokenizer-msvq vqvae', () => {
   let F: Engine;
@@ -46,5 +48,39 @@ describe('tokenizer-msvq vqvae', () => {
     });
     expect(F.liveTensors()).to.equal(before);
     vae.dispose();
+  });
+
+  describe('official checkpoints', () => {
+    const hartOptions = { ch: 32, chMult: [1, 1], zChannels: 8, vocabSize: 48, resolution: 12, hybrid: true };
+
+    it('loads the plain VAR VQVAE state_dict (.pth)', () => {
+      const weights = loadWeights(path.join(FIXTURES, 'var', 'vqvae_encode.pth'));
+      const vae = new Vqvae(F, vqvaeConfigOf(msvqOptionsSchema.parse({ ch: 32, chMult: [2, 1], numResBlocks: 1, zChannels: 8, vocabSize: 64, patchNums: [1, 2, 3, 4, 6], resolution: 12 })));
+      vae.loadStateDict(weights);
+      expect(vae.namedParameters().every(([, p]) => p.materialized)).to.equal(true);
+      vae.dispose();
+    });
+
+    it('loads HART\'s released tokenizer layout (`vae.` prefix), keeping its own usage buffer for another scale list', () => {
+      const weights = loadWeights(path.join(FIXTURES, 'hart', 'tokenizer_decode.pth'));
+      expect(weights.get('vae.quantize.ema_vocab_hit_SV')?.shape).to.deep.equal([5, 48]);
+      const vae = new Vqvae(F, vqvaeConfigOf(msvqOptionsSchema.parse({ ...hartOptions, patchNums: [1, 2, 3, 4, 5, 6] })));
+      vae.loadStateDict(weights, { prefix: 'vae.' });
+      expect(vae.quantize.namedParameters().find(([k]) => k === 'ema_vocab_hit_SV')?.[1].value.shape).to.deep.equal([6, 48]);
+      vae.dispose();
+    });
+
+    it('still refuses a codebook of another size, naming the key', () => {
+      const weights = loadWeights(path.join(FIXTURES, 'hart', 'tokenizer_decode.pth'));
+      const vae = new Vqvae(F, vqvaeConfigOf(msvqOptionsSchema.parse({ ...hartOptions, vocabSize: 64, patchNums: [1, 2, 3, 4, 6] })));
+      try {
+        vae.loadStateDict(weights, { prefix: 'vae.' });
+        expect.fail('should throw');
+      } catch (e) {
+        expect(isTesseraError(e, 'CHECKPOINT_MISMATCH')).to.equal(true);
+        expect(String((e as { data: { misShaped: string[] } }).data.misShaped)).to.contain('vae.quantize.embedding.weight');
+      }
+      vae.dispose();
+    });
   });
 });

@@ -34,7 +34,7 @@ export class DiffLossModule extends Module {
 export interface SampleTokensOptions {
   temperature: number;
   cfg: number;
-  /** Respacing string; default from the options (and the level, with frequency-aware steps). */
+  /** Respacing string; default `numSamplingSteps`. With `frequencyAwareSteps` on, the rows' level decides instead. */
   steps?: string;
   draws: DrawSource;
   /** Sees x after each reverse step, in diffusion units (before the residual scale). */
@@ -45,7 +45,7 @@ export class DiffusionHead implements Head {
   readonly id = 'head/diffusion';
   readonly module: DiffLossModule;
   readonly trainDiffusion: GaussianDiffusion;
-  private readonly sampleDiffusions = new Map<string, GaussianDiffusion>();
+  private readonly diffusions = new Map<string, GaussianDiffusion>();
 
   constructor(private readonly F: Engine, readonly options: DiffusionHeadOptions) {
     this.module = new DiffLossModule(F, options);
@@ -58,11 +58,11 @@ export class DiffusionHead implements Head {
 
   /** The diffusion respaced by `steps` (cached; `""` = the training diffusion). */
   diffusion(steps: string): GaussianDiffusion {
-    let d = this.sampleDiffusions.get(steps);
+    let d = this.diffusions.get(steps);
     if (!d) {
       const schedule = DiffusionSchedule.create({ noiseSchedule: this.options.noiseSchedule, numTimesteps: this.options.trainingSteps, respacing: steps });
       d = new GaussianDiffusion(this.F, schedule, this.options.learnSigma);
-      this.sampleDiffusions.set(steps, d);
+      this.diffusions.set(steps, d);
     }
     return d;
   }

@@ -31,7 +31,7 @@ export default plugin;
 
 export { MsvqTokenizer, TOKENIZER_ID, vqvaeConfigOf } from './tokenizer';
 export { msvqOptionsSchema, sharingOf, type MsvqOptions } from './options';
-export { ResidualQuantizer, detach, type QuantizerConfig, type EncodeResult, type EncodeOptions, type ScaleTrace } from './quantizer';
+export { ResidualQuantizer, detach, fitUsageBuffer, type QuantizerConfig, type EncodeResult, type EncodeOptions, type ScaleTrace } from './quantizer';
 export { Phi, PhiBank, phiIndex, phiTicks, phiSharing, PHI_IDENTITY_THRESHOLD, type PhiSharing } from './phi';
 export { hybridEncode, hybridFeatures, type HybridEncoding } from './hybrid';
 export { Vqvae, Encoder, Decoder, type ConvNetConfig, type VqvaeConfig } from './vqvae';

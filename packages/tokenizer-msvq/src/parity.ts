@@ -234,6 +234,7 @@ export const hartTokenizerDecodeHandler: ParityHandler = {
   },
 };
 
+/** Every fixture kind this plugin answers, in the order of spec/var.md §12.2 and spec/hart.md §9. */
 export const msvqParityHandlers: ParityHandler[] = [
   phiSelectHandler,
   quantEncodeHandler,

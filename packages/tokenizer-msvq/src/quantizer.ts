@@ -10,8 +10,8 @@
  * itself. In hybrid mode the last scale's codes are added raw (no φ), and what remains,
  * f − f̂, is the continuous residual token map.
  */
-import { Embedding, Module, TesseraError, init } from '@tessera/core';
-import type { Engine, Tensor } from '@tessera/core';
+import { Embedding, Module, TesseraError, init, numel } from '@tessera/core';
+import type { Engine, HostTensor, LoadOptions, Tensor } from '@tessera/core';
 import { PhiBank, PhiSharing } from './phi';
 
 export interface QuantizerConfig {
@@ -66,6 +66,19 @@ export function detach(F: Engine, x: Tensor): Tensor {
   return F.tensor(F.readSync(x), x.shape, x.dtype === 'int32' ? 'int32' : 'float32');
 }
 
+/**
+ * The weights with `key` (the code-usage buffer, never used at inference) replaced by zeros
+ * when the file was made for another number of scales, as HART's `load_state_dict` does; the
+ * released HART tokenizer was trained on another scale list than the one it serves.
+ */
+export function fitUsageBuffer(weights: ReadonlyMap<string, HostTensor>, key: string, shape: [number, number]): ReadonlyMap<string, HostTensor> {
+  const t = weights.get(key);
+  if (!t || t.shape[0] === shape[0]) return weights;
+  const out = new Map(weights);
+  out.set(key, { dtype: 'float32', shape, data: new Float32Array(numel(shape)) });
+  return out;
+}
+
 export class ResidualQuantizer extends Module {
   readonly embedding: Embedding;
   readonly quantResi: PhiBank;
@@ -77,6 +90,11 @@ export class ResidualQuantizer extends Module {
     this.quantResi = this.child('quant_resi', new PhiBank(F, channels, quantResi, sharing));
     // code-usage statistics of the official VAE training; kept so checkpoints round-trip
     this.buffer('ema_vocab_hit_SV', [patchNums.length, vocabSize], init.zeros);
+  }
+
+  override loadStateDict(weights: ReadonlyMap<string, HostTensor>, options: LoadOptions = {}): void {
+    const key = `${options.prefix ?? ''}ema_vocab_hit_SV`;
+    super.loadStateDict(fitUsageBuffer(weights, key, [this.patchNums.length, this.config.vocabSize]), options);
   }
 
   get patchNums(): number[] {

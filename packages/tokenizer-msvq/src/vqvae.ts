@@ -8,10 +8,9 @@
  * per level; here both are options, as the fixtures' reduced configurations need.
  */
 import { Conv2d, Module, TesseraError } from '@tessera/core';
-import type { Engine, Tensor } from '@tessera/core';
+import type { Engine, GroupNorm, HostTensor, LoadOptions, Tensor } from '@tessera/core';
 import { AttnBlock, Downsample2x, normalize, ResnetBlock, Upsample2x } from './blocks';
-import type { GroupNorm } from '@tessera/core';
-import { QuantizerConfig, ResidualQuantizer } from './quantizer';
+import { fitUsageBuffer, QuantizerConfig, ResidualQuantizer } from './quantizer';
 
 export interface ConvNetConfig {
   ch: number;
@@ -165,6 +164,12 @@ export class Vqvae extends Module {
     this.quantize = this.child('quantize', new ResidualQuantizer(F, config.quantizer));
     this.quantConv = this.child('quant_conv', new Conv2d(F, z, z, ks, { padding: Math.floor(ks / 2) }));
     this.postQuantConv = this.child('post_quant_conv', new Conv2d(F, z, z, ks, { padding: Math.floor(ks / 2) }));
+  }
+
+  /** Loads official keys (HART's released file: `prefix: 'vae.'`; its `disc.*` keys are outside the prefix). */
+  override loadStateDict(weights: ReadonlyMap<string, HostTensor>, options: LoadOptions = {}): void {
+    const key = `${options.prefix ?? ''}quantize.ema_vocab_hit_SV`;
+    super.loadStateDict(fitUsageBuffer(weights, key, [this.quantize.patchNums.length, this.config.quantizer.vocabSize]), options);
   }
 
   /** Down-sampling factor of the encoder. */

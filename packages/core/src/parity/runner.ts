@@ -13,7 +13,7 @@ import { HostTensor, sameShape, toFloat32 } from '../tensor/host';
 import { loadParityCase, readManifest } from './case';
 import { compareTensor, Comparison } from './compare';
 import type { Manifest, ParityHandler } from './types';
-import { readTorchCheckpoint } from '../checkpoint/torch';
+import { isHostTensor, readTorchCheckpoint } from '../checkpoint/torch';
 
 export type CaseStatus = 'pass' | 'fail' | 'unsupported' | 'error';
 
@@ -61,41 +61,49 @@ export function kindMatcher(globs: string[] | undefined): (kind: string) => bool
 }
 
 /**
- * Every `param.*` tensor of the case must be in the case's `.pth` with the same shape and
- * values. Released files wrap several state dicts (`model`, `model_ema`); the case's
- * parameters must equal one of them exactly.
+ * The case's `param.*` tensors must be in its `.pth` with the same shapes and values.
+ * Released files wrap several state dicts (`model`, `model_ema`): the parameters must equal
+ * one of them exactly. Two-model cases also carry another model's tensors (`param.vae.*`
+ * beside a transformer's `.pth`): a group of parameters under a first key segment that the
+ * state dict has no key of belongs to another model and is not looked for.
  */
 function checkCheckpoint(c: { file: string; manifest: Manifest; tensors: ReadonlyMap<string, HostTensor> }): Comparison {
   const pth = path.resolve(path.dirname(c.file), c.manifest.checkpoint as string);
   const params = [...c.tensors].filter(([k]) => k.startsWith('param.')).map(([k, t]) => [k.slice(6), t] as const);
-  const candidates = stateDictsWith(readTorchCheckpoint(pth), params.map(([k]) => k));
-  if (candidates.length === 0) {
-    return { name: 'checkpoint', ok: false, maxAbsError: Infinity, exact: true, detail: `no state dict in ${path.basename(pth)} holds all ${params.length} parameters of the case` };
-  }
-  let best = Infinity;
-  for (const stateDict of candidates) {
+  const group = (k: string): string => k.split('.')[0];
+  let best: { maxAbs: number; detail?: string } = { maxAbs: Infinity, detail: `no state dict in ${path.basename(pth)} holds the case's parameters` };
+  for (const stateDict of stateDictsWithAny(readTorchCheckpoint(pth), params.map(([k]) => k))) {
+    const groupsPresent = new Set([...stateDict.keys()].map((k) => group(String(k))));
     let maxAbs = 0;
+    let detail: string | undefined;
     for (const [key, t] of params) {
-      const got = stateDict.get(key) as HostTensor;
-      if (!sameShape(got.shape, t.shape)) { maxAbs = Infinity; break; }
+      const got = stateDict.get(key);
+      if (!got) {
+        if (!groupsPresent.has(group(key))) continue; // another model's tensor
+        maxAbs = Infinity; detail = `\`${key}\` missing in ${path.basename(pth)}`; break;
+      }
+      if (!sameShape(got.shape, t.shape)) { maxAbs = Infinity; detail = `\`${key}\` has shape [${got.shape}] in ${path.basename(pth)}`; break; }
       const a = toFloat32(got), b = toFloat32(t);
-      for (let i = 0; i < a.length; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
+      for (let i = 0; i < a.length; i++) maxAbs = Math.max(maxAbs, sameValue(a[i], b[i]) ? 0 : Math.abs(a[i] - b[i]) || Infinity);
     }
-    best = Math.min(best, maxAbs);
+    if (maxAbs < best.maxAbs || best.maxAbs === Infinity) best = { maxAbs, detail: detail ?? (maxAbs ? `values differ from every state dict in ${path.basename(pth)}` : undefined) };
   }
-  return { name: 'checkpoint', ok: best === 0, maxAbsError: best, exact: true, detail: best ? `values differ from every state dict in ${path.basename(pth)}` : undefined };
+  return { name: 'checkpoint', ok: best.maxAbs === 0, maxAbsError: best.maxAbs, exact: true, detail: best.detail };
 }
 
-/** Every dict inside a checkpoint tree that holds all the given keys (the top level or wrappers such as `model`, `model_ema`). */
-export function stateDictsWith(tree: unknown, keys: string[]): Map<string, HostTensor>[] {
+/** Equal, including equal infinities (attention-mask buffers) and NaN with NaN. */
+const sameValue = (x: number, y: number): boolean => x === y || (Number.isNaN(x) && Number.isNaN(y));
+
+/** Every dict of tensors inside a checkpoint tree holding at least one of `keys` (the top level or wrappers such as `model`, `model_ema`). */
+export function stateDictsWithAny(tree: unknown, keys: string[]): Map<string, HostTensor>[] {
   const asMap = (v: unknown): Map<unknown, unknown> | undefined =>
-    v instanceof Map ? v : v && typeof v === 'object' && !ArrayBuffer.isView(v) && !('data' in (v as object)) ? new Map(Object.entries(v as object)) : undefined;
+    v instanceof Map ? v : v && typeof v === 'object' && !ArrayBuffer.isView(v) && !Array.isArray(v) && !isHostTensor(v) ? new Map(Object.entries(v as object)) : undefined;
   const found: Map<string, HostTensor>[] = [];
   const queue: unknown[] = [tree];
   while (queue.length) {
     const m = asMap(queue.shift());
     if (!m) continue;
-    if (keys.every((k) => m.has(k))) found.push(m as Map<string, HostTensor>);
+    if (keys.some((k) => m.has(k) && isHostTensor(m.get(k)))) found.push(m as Map<string, HostTensor>);
     else for (const v of m.values()) queue.push(v);
   }
   return found;
