@@ -33,7 +33,10 @@ export class DiffLossModule extends Module {
 
 export interface SampleTokensOptions {
   temperature: number;
+  /** Guidance scale s (the head contract's `cfg`: `s·cond − (s−1)·uncond`). */
   cfg: number;
+  /** Run the CFG path; default `alwaysGuided || cfg !== 1`. HART's own sampler decides by its c = s − 1 (`c !== 1`). */
+  guided?: boolean;
   /** Respacing string; default `numSamplingSteps`. With `frequencyAwareSteps` on, the rows' level decides instead. */
   steps?: string;
   draws: DrawSource;
@@ -119,7 +122,7 @@ export class DiffusionHead implements Head {
     const F = this.F;
     const N = z_NZ.shape[0];
     const C = this.options.tokenDim;
-    const guided = this.options.alwaysGuided || options.cfg !== 1;
+    const guided = options.guided ?? this.isGuided(options.cfg);
     const steps = this.options.frequencyAwareSteps ? stepsForLevel(this.options.frequencyAwareSteps, sharedLevel(F, level_N)) : options.steps ?? this.options.numSamplingSteps;
     const diffusion = this.diffusion(steps);
     let xT: Tensor;
@@ -145,10 +148,15 @@ export class DiffusionHead implements Head {
     const F = this.F;
     this.requireLevel(input.level);
     const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, steps: options.diffusionSteps, draws: options.draws });
-    if (!(this.options.alwaysGuided || options.cfg !== 1)) return { values: all };
+    if (!this.isGuided(options.cfg)) return { values: all };
     const values = F.slice(all, [0, 0], [all.shape[0] / 2, -1]);
     F.dispose(all);
     return { values };
+  }
+
+  /** Whether the rows are [conditional; unconditional] pairs to mix. */
+  private isGuided(cfg: number): boolean {
+    return this.options.alwaysGuided || cfg !== 1;
   }
 
   private checkRows(values_NC: Tensor, z_NZ: Tensor, C: number): void {

@@ -12,11 +12,15 @@
 import { Engine, Module, Parameter, Tensor, TesseraError, init } from '@tessera/core';
 import type { Initializer } from '@tessera/core';
 
-/** How CFG mixes the conditional and unconditional ε (both halves get the mix). */
+/**
+ * How CFG mixes the conditional and unconditional ε for a guidance scale s (the head
+ * contract's `cfg`; both halves get the mix). The two are equal in exact arithmetic and
+ * differ in float32 rounding, so each method's own order is kept.
+ */
 export type GuidanceFormula =
-  /** MAR/FAR: ε_u + s·(ε_c − ε_u) */
+  /** MAR/FAR (`cfg_scale` = s): ε_u + s·(ε_c − ε_u) */
   | 'uncond-plus-scaled-difference'
-  /** HART: ε_c·(1 + s) − s·ε_u */
+  /** HART (`cfg_scale` = c = s − 1): ε_c·(1 + c) − c·ε_u */
   | 'cond-plus-scaled-difference';
 
 const FREQUENCY_EMBEDDING_SIZE = 256;
@@ -174,11 +178,11 @@ export class SimpleMLPAdaLN extends Module {
   }
 
   /**
-   * forward_with_cfg: rows are [conditional; unconditional]; the net runs on the first half
+   * forward_with_cfg with guidance scale s: rows are [conditional; unconditional]; the net runs on the first half
    * of x duplicated, the ε channels of the two halves are mixed and given to both halves,
    * and the variance channels stay each row's own (mar.md §5.1, quirk 1).
    */
-  forwardWithCfg(x_NC: Tensor, timesteps: ArrayLike<number>, c_NZ: Tensor, cfg: number, formula: GuidanceFormula, level_N?: Tensor): Tensor {
+  forwardWithCfg(x_NC: Tensor, timesteps: ArrayLike<number>, c_NZ: Tensor, scale: number, formula: GuidanceFormula, level_N?: Tensor): Tensor {
     const F = this.F;
     const N = x_NC.shape[0];
     const C = this.config.tokenChannels;
@@ -190,8 +194,8 @@ export class SimpleMLPAdaLN extends Module {
       const [eps_NC, rest_NC] = learned ? F.split(out_NO, [C, this.outChannels - C], 1) : [out_NO, undefined];
       const [cond_HC, uncond_HC] = F.split(eps_NC, [N / 2, N / 2], 0);
       const mixed_HC = formula === 'uncond-plus-scaled-difference'
-        ? F.add(uncond_HC, F.mul(F.sub(cond_HC, uncond_HC), cfg))
-        : F.sub(F.mul(cond_HC, 1 + cfg), F.mul(uncond_HC, cfg));
+        ? F.add(uncond_HC, F.mul(F.sub(cond_HC, uncond_HC), scale))
+        : F.sub(F.mul(cond_HC, scale), F.mul(uncond_HC, scale - 1));
       const guided_NC = F.concat([mixed_HC, mixed_HC], 0);
       return rest_NC ? F.concat([guided_NC, rest_NC], 1) : guided_NC;
     });

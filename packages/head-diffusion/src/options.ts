@@ -34,7 +34,7 @@ export const diffusionHeadOptionsSchema = z.object({
   sampler: z.enum(['ddpm', 'ddim']).default('ddpm'),
   /** Clip the x̂0 prediction to [−1, 1] while sampling; default off, on in residual mode. */
   clipDenoised: z.boolean().optional(),
-  /** How CFG mixes ε: MAR/FAR `uncond-plus-scaled-difference`, HART `cond-plus-scaled-difference` (default by mode). */
+  /** Float32 order of the CFG mix s·ε_c − (s−1)·ε_u: MAR/FAR `uncond-plus-scaled-difference`, HART `cond-plus-scaled-difference` (default by mode). */
   guidanceFormula: z.enum(['uncond-plus-scaled-difference', 'cond-plus-scaled-difference']).optional(),
   /** Residual mode: the diffusion runs on residual / residualScale; samples are multiplied back. */
   residualScale: z.number().positive().default(0.6),

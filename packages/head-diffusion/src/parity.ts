@@ -151,7 +151,8 @@ function stepHandler(method: Method, kind: string): ParityHandler {
       const z = engine.fromHost(c.input('z'));
       const N = x.shape[0];
       const t = c.hasInput('t') ? toInt32(c.input('t')) : new Int32Array(N).fill(c.config<number>('step'));
-      const cfg = method === 'hart' ? c.config<number>('cfg_scale') : c.config<number>('cfg');
+      // HART's `cfg_scale` c is the contract's s − 1.
+      const cfg = method === 'hart' ? 1 + c.config<number>('cfg_scale') : c.config<number>('cfg');
       const clipDenoised = typeof c.manifest.config.clip_denoised === 'boolean' ? c.manifest.config.clip_denoised : head.options.clipDenoised;
       const temperature = typeof c.manifest.config.temperature === 'number' ? c.manifest.config.temperature : 1;
       const diffusion = head.diffusion(head.options.numSamplingSteps);
@@ -177,8 +178,10 @@ function sampleHandler(method: Method, kind: string): ParityHandler {
       const z = engine.fromHost(c.input('z'));
       const level = optionalInput(c, engine, 'index');
       const steps: Record<string, Tensor> = {};
+      const cfg = c.config<number>('cfg');
       const sample = head.sampleTokens(z, level, {
-        cfg: c.config<number>('cfg'),
+        // HART's `cfg` c is the contract's s − 1, and its sampler guides whenever c ≠ 1.
+        ...(method === 'hart' ? { cfg: 1 + cfg, guided: cfg !== 1 } : { cfg }),
         temperature: typeof c.manifest.config.temperature === 'number' ? c.manifest.config.temperature : 1,
         draws: c.draws(),
         onStep: (k, x) => {

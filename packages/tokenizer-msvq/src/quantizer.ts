@@ -61,9 +61,9 @@ export interface EncodeOptions {
   znorm?: boolean;
 }
 
-/** A copy with no gradient history (sg(·)): the op set has no stop-gradient op yet. */
+/** sg(·): the same values with no gradient. */
 export function detach(F: Engine, x: Tensor): Tensor {
-  return F.tensor(F.readSync(x), x.shape, x.dtype === 'int32' ? 'int32' : 'float32');
+  return F.stopGradient(x);
 }
 
 /**

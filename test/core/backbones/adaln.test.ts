@@ -132,6 +132,7 @@ describe('core/backbones/adaln', () => {
   it('causal attention: steps of one or two tokens reproduce the causal forward (mask rows offset by the cache)', () => {
     const bb = new AdalnBackbone(F, tiny({ patchNums: [1, 4] }));
     bb.module.initialize(new Rng(9));
+    bb.module.namedParameters().forEach(([, p], i) => { if (p.trainable) p.set(randomInputs(F, [...p.shape], 200 + i, 0.3)); });
     const labels = F.tensor(new Int32Array([0, 2]), [2], 'int32');
     const inputs = randomInputs(F, [2, 16, 4], 12);
     const attention: AttentionPattern = { kind: 'causal' };

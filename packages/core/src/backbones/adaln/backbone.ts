@@ -85,7 +85,8 @@ export class AdalnBackbone implements Backbone {
   }
 
   forward(input: BackboneInput): BackboneOutput {
-    const { output } = this.run(input, 0, undefined);
+    const { output, kv } = this.run(input, 0, undefined);
+    for (const { k_BHLd, v_BHLd } of kv) this.F.dispose([k_BHLd, v_BHLd]);
     return output;
   }
 
