@@ -4,7 +4,7 @@
  * handlers all of them contribute.
  */
 import * as core from '@tessera/core';
-import { PluginHost, TesseraPlugin, ParityHandler, PluginKind, TesseraError } from '@tessera/core';
+import { discoverPlugins, PLUGIN_KINDS, PluginHost, TesseraPlugin, ParityHandler, PluginKind, TesseraError } from '@tessera/core';
 
 export const BUILTIN_PACKAGES: readonly { kind: PluginKind; name: string }[] = [
   { kind: 'tokenizer', name: 'vae' },
@@ -37,17 +37,37 @@ export interface PluginListing {
   error?: TesseraError;
 }
 
+function tryLoad(host: PluginHost, kind: PluginKind, name: string, packageName: string): PluginListing {
+  try {
+    const loaded = host.load(kind, packageName);
+    return { kind, name, packageName: loaded.packageName, plugin: loaded.plugin };
+  } catch (e) {
+    return { kind, name, packageName, error: e instanceof TesseraError ? e : new TesseraError('PLUGIN_INVALID', String(e), { cause: e }) };
+  }
+}
+
 /** Loads every built-in; one that fails to load is listed with its error, not fatal. */
 export function listBuiltins(host: PluginHost): PluginListing[] {
   const out: PluginListing[] = builtinBackbones().map((plugin) => ({ kind: plugin.kind, name: plugin.name, packageName: '@tessera/core', plugin }));
-  for (const { kind, name } of BUILTIN_PACKAGES) {
-    const packageName = `@tessera/${kind}-${name}`;
-    try {
-      const loaded = host.load(kind, name);
-      out.push({ kind, name, packageName: loaded.packageName, plugin: loaded.plugin });
-    } catch (e) {
-      out.push({ kind, name, packageName, error: e instanceof TesseraError ? e : new TesseraError('PLUGIN_INVALID', String(e), { cause: e }) });
+  for (const { kind, name } of BUILTIN_PACKAGES) out.push(tryLoad(host, kind, name, `@tessera/${kind}-${name}`));
+  return out;
+}
+
+/**
+ * Built-ins, then third-party packages found by their package.json (`tessera` field or
+ * `tessera-plugin` keyword). Third-party code is imported only with `check`.
+ */
+export function listPlugins(host: PluginHost, searchPaths: string[], check: boolean): PluginListing[] {
+  const out = listBuiltins(host);
+  const builtinPackages = new Set(out.map((l) => l.packageName));
+  for (const d of discoverPlugins(searchPaths)) {
+    if (builtinPackages.has(d.packageName)) continue;
+    const kind = (PLUGIN_KINDS as readonly string[]).includes(d.kind ?? '') ? (d.kind as PluginKind) : undefined;
+    if (!kind) {
+      out.push({ kind: 'head', name: d.name ?? d.packageName, packageName: d.packageName, error: new TesseraError('PLUGIN_INVALID', `\`${d.packageName}\`: package.json field \`tessera.kind\` is ${JSON.stringify(d.kind)}; expected one of ${PLUGIN_KINDS.join(', ')}`) });
+      continue;
     }
+    out.push(check ? tryLoad(host, kind, d.name ?? d.packageName, d.packageName) : { kind, name: d.name ?? d.packageName, packageName: d.packageName });
   }
   return out;
 }

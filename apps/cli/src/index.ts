@@ -31,12 +31,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   program.command('plugins')
-    .description('installed plugins with kind, capabilities and options schema')
+    .description('installed plugins with kind, capabilities and options schema (third-party ones are read from package.json; --check imports them)')
+    .option('--check', 'import and validate every installed plugin')
     .option('--json', 'machine-readable output')
-    .action((o: { json?: boolean }) => {
-      const { json, listings } = pluginsReport(createHost());
+    .action((o: { json?: boolean; check?: boolean }) => {
+      const { json, listings } = pluginsReport(createHost(), [process.cwd()], !!o.check);
       write(o.json ? JSON.stringify(json, null, 2) : formatPlugins(json));
-      if (listings.some((l) => l.error && !l.error.message.includes('no '))) setExit(1);
+      if (listings.some((l) => l.error)) setExit(1);
     });
 
   const config = program.command('config').description('work with generator configs');

@@ -10,7 +10,7 @@ import { z } from 'zod';
 
 const positiveInt = z.number().int().positive();
 
-export const diffusionHeadOptionsSchema = z.object({
+const optionsObject = z.object({
   /** Channels C of one token (the tokenizer's latent per position). */
   tokenDim: positiveInt.default(16),
   /** Channels of the condition vector the backbone gives per token. */
@@ -48,12 +48,28 @@ export const diffusionHeadOptionsSchema = z.object({
   levelConditioning: z.boolean().default(false),
   /** FAR: rows are always [conditional; unconditional] and guided, even at cfg 1 (far.md Q5). */
   alwaysGuided: z.boolean().default(false),
-}).strict().transform((o) => ({
-  ...o,
+}).strict();
+
+/** Options with the mode-dependent defaults filled in, keys in schema order (so parsing twice is a no-op). */
+export const diffusionHeadOptionsSchema = optionsObject.transform((o) => ({
+  tokenDim: o.tokenDim,
+  zChannels: o.zChannels,
+  width: o.width,
+  depth: o.depth,
+  mode: o.mode,
   numSamplingSteps: o.numSamplingSteps ?? (o.mode === 'residual' ? '8' : '100'),
+  trainingSteps: o.trainingSteps,
+  noiseSchedule: o.noiseSchedule,
+  learnSigma: o.learnSigma,
+  batchMultiplier: o.batchMultiplier,
+  sampler: o.sampler,
   clipDenoised: o.clipDenoised ?? o.mode === 'residual',
   guidanceFormula: o.guidanceFormula ?? (o.mode === 'residual' ? 'cond-plus-scaled-difference' as const : 'uncond-plus-scaled-difference' as const),
-}));
+  residualScale: o.residualScale,
+  frequencyAwareSteps: o.frequencyAwareSteps,
+  levelConditioning: o.levelConditioning,
+  alwaysGuided: o.alwaysGuided,
+}) satisfies { [K in keyof z.output<typeof optionsObject>]-?: unknown });
 
 export type DiffusionHeadOptions = z.output<typeof diffusionHeadOptionsSchema>;
 export type DiffusionHeadOptionsInput = z.input<typeof diffusionHeadOptionsSchema>;

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { container } from 'tsyringe';
 import {
   AdalnBackbone, adalnBackbone, AdalnOptions, adalnOptionsSchema, AttentionPattern, BACKBONE, ENGINE, Engine, isTesseraError,
-  KvCache, Rng, Tensor, TfjsEngine,
+  KvCache, ReplayDraws, Rng, Tensor, TfjsEngine,
 } from '@tessera/core';
 
 const tiny = (over: Partial<AdalnOptions> = {}): AdalnOptions => adalnOptionsSchema.parse({
@@ -145,6 +145,15 @@ describe('core/backbones/adaln', () => {
     expect(maxAbsDiff(F, full.hidden, blockCausal.hidden)).to.be.above(1e-4);
     F.dispose([labels, inputs, full.hidden, full.cond!, ones, twos, blockCausal.hidden, blockCausal.cond!]);
     bb.module.dispose();
+  });
+
+  it('drops labels to the null class where the uniform draw is below condDropRate', () => {
+    const bb = new AdalnBackbone(F, tiny({ condDropRate: 0.5 }));
+    const labels = F.tensor(new Int32Array([0, 1, 2, 3]), [4], 'int32');
+    const draws = new ReplayDraws([{ name: 'u', tensor: { dtype: 'float32', shape: [4], data: Float32Array.from([0.2, 0.7, 0.5, 0.49]) } }]);
+    const dropped = bb.dropLabels(labels, draws);
+    expect(Array.from(F.readSync(dropped))).to.deep.equal([5, 1, 2, 5]);
+    F.dispose([labels, dropped]);
   });
 
   it('refuses sequences longer than its patch list and caches it did not make', () => {

@@ -1,7 +1,7 @@
 /** `tessera plugins`: every plugin the host can load, with kind, capabilities and options schema. */
 import { z } from 'zod';
 import type { PluginHost, TesseraPlugin } from '@tessera/core';
-import { listBuiltins, PluginListing } from '../builtins';
+import { listPlugins, PluginListing } from '../builtins';
 
 /** A short, readable rendering of a zod object schema: key: type = default. */
 export function describeOptions(schema: z.ZodTypeAny): string[] {
@@ -31,8 +31,8 @@ function capabilitiesOf(p: TesseraPlugin): { provides: string[]; requires: strin
   return { provides: caps.provides, requires: caps.requires.map((r) => `${r.slot}: ${r.anyOf.join(' | ')}`) };
 }
 
-export function pluginsReport(host: PluginHost): { listings: PluginListing[]; json: unknown[] } {
-  const listings = listBuiltins(host);
+export function pluginsReport(host: PluginHost, searchPaths: string[], check: boolean): { listings: PluginListing[]; json: unknown[] } {
+  const listings = listPlugins(host, searchPaths, check);
   const json = listings.map((l) => ({
     kind: l.kind,
     name: l.name,
@@ -48,6 +48,10 @@ export function formatPlugins(json: unknown[]): string {
   for (const e of json as Record<string, unknown>[]) {
     lines.push(`${e.kind}/${e.name}  (${e.package})${e.error ? `  UNAVAILABLE: ${e.error}` : ''}`);
     if (e.error) continue;
+    if (!e.description) {
+      lines.push('  not imported (run with --check to load and validate it)');
+      continue;
+    }
     lines.push(`  ${e.description}`);
     lines.push(`  provides: ${(e.provides as string[]).join(', ') || '-'}`);
     lines.push(`  requires: ${(e.requires as string[]).join(', ') || '-'}`);

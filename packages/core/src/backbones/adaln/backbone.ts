@@ -15,6 +15,7 @@ import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
 import type { Backbone, BackboneInput, BackboneOutput, KvCache } from '../../contracts/backbone';
 import { TesseraError } from '../../errors';
+import type { DrawSource } from '../../rng/draws';
 import { HartTransformer } from './hart-model';
 import type { AdalnOptions } from './options';
 import { attentionMask, checkLength } from './sequence';
@@ -82,6 +83,16 @@ export class AdalnBackbone implements Backbone {
   /** Sequence length of a full teacher-forced pass (start tokens included). */
   get sequenceLength(): number {
     return this.module instanceof VarTransformer ? this.module.L : this.module.levels.length;
+  }
+
+  /**
+   * Class dropout of training (VAR `forward` step 1, quirk 9): each label becomes the null
+   * class `classes` where U(0,1) < `condDropRate`. One uniform draw of shape [B].
+   */
+  dropLabels(labels_B: Tensor, draws: DrawSource): Tensor {
+    const [B] = labels_B.shape;
+    const u = draws.uniform([B], 'class dropout');
+    return this.F.tidy(() => this.F.where(this.F.less(this.F.tensor(u, [B]), this.options.condDropRate), this.options.classes, labels_B));
   }
 
   forward(input: BackboneInput): BackboneOutput {

@@ -22,7 +22,7 @@ export const adalnOptionsSchema = z.object({
   attnL2Norm: z.boolean().default(true),
   /** Number of classes; label `classes` is the null (unconditional) class. */
   classes: z.number().int().positive().default(1000),
-  /** Probability of replacing a label by the null class in training. */
+  /** Probability of replacing a label by the null class in training (`AdalnBackbone.dropLabels`, called by the trainer). */
   condDropRate: z.number().min(0).max(1).default(0.1),
   /** Side of each scale's token map, coarsest first (fixes L and the position tables). */
   patchNums: z.array(z.number().int().positive()).nonempty().default([1, 2, 3, 4, 5, 6, 8, 10, 13, 16]),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { API_VERSION, BACKBONE, definePlugin, isTesseraError, PluginHost, TesseraError } from '@tessera/core';
-import { REPO } from '../paths';
+import { REPO } from '../../paths';
 
 /** Writes a throwaway npm package exporting a plugin built with core's definePlugin. */
 function fakePackage(root: string, name: string, body: string): void {
