@@ -147,7 +147,7 @@ export class DiffusionHead implements Head {
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample {
     const F = this.F;
     this.requireLevel(input.level);
-    const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, steps: options.diffusionSteps, draws: options.draws });
+    const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, steps: options.diffusionSteps ?? undefined, draws: options.draws });
     if (!this.isGuided(options.cfg)) return { values: all };
     const values = F.slice(all, [0, 0], [all.shape[0] / 2, -1]);
     F.dispose(all);

@@ -64,7 +64,7 @@ export interface SamplerSettings {
   greedy: boolean;
   smooth: boolean;
   /** Respacing of diffusion heads (`"100"`, `"ddim25"`); absent = the head's own default. */
-  diffusionSteps?: string;
+  diffusionSteps?: string | null;
 }
 
 export interface SamplingContext {

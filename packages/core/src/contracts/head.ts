@@ -38,7 +38,7 @@ export interface HeadSampleOptions {
   /** VAR's `more_smooth`: Gumbel-softmax mixing of code vectors instead of a hard pick. */
   smooth?: boolean;
   /** Diffusion step count string (`"100"`, `"ddim25"`). */
-  diffusionSteps?: string;
+  diffusionSteps?: string | null;
   /** Position of this AR step in [0, 1] (first step 0, last 1), for schedules such as VAR's smoothing. */
   progress?: number;
   draws: DrawSource;

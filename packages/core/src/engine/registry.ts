@@ -1,11 +1,11 @@
 /**
- * Engines by name, for the CLI and the parity runner. `onnx` is listed once its
- * engine exists; asking for an engine that cannot load is an error naming the ones
- * that can.
+ * Engines by name (`tfjs`, `onnx`), for the CLI and the parity runner; asking for an
+ * engine that cannot load is an error naming the ones that can.
  */
 import { TesseraError } from '../errors';
 import type { Engine } from './engine';
 import { TfjsEngine } from './tfjs/engine';
+import { OnnxEngine } from './onnx/engine';
 
 export interface EngineFactory {
   name: string;
@@ -15,6 +15,7 @@ export interface EngineFactory {
 
 const factories: EngineFactory[] = [
   { name: 'tfjs', describe: 'TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else wasm, else cpu); eager, with autodiff', create: () => TfjsEngine.create() },
+  { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: () => OnnxEngine.create() },
 ];
 
 export function registerEngine(f: EngineFactory): void {

@@ -21,7 +21,8 @@ export const samplingSchema = z.object({
   topP: z.number().gt(0).max(1).nullable().default(null),
   greedy: z.boolean().default(false),
   smooth: z.boolean().default(false),
-  diffusionSteps: z.string().default('100'),
+  /** Denoising steps of a diffusion head (`"100"`, `"ddim25"`); null keeps the head's own setting. */
+  diffusionSteps: z.string().nullable().default(null),
 }).strict();
 
 export const configSchema = z.object({

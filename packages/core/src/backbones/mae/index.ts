@@ -18,8 +18,8 @@ export type { MaeOptions } from './options';
 export { patchify, unpatchify } from './patchify';
 export { VitBlock, XavierLinear } from './vit-block';
 export type { VitBlockOptions } from './vit-block';
-export { maeParityHooks, setMaeDiffusionLossHook } from './parity-hooks';
-export type { DiffusionLossHook, DiffusionLossRequest } from './parity-hooks';
+export { diffusionHeadOptionsFromOfficial, instantiatePlugin, maeOptionsFromOfficial, parityPluginHost } from './parity-plugins';
+export type { MaeVariant, OfficialMaeConfig } from './parity-plugins';
 export { maeParityHandlers, marModelForwardHandler, farModelForwardHandler, farFilterHandler } from './parity';
 
 export const maeBackbone = definePlugin({

@@ -4,9 +4,9 @@
  *
  * The training forwards replay the official draw order: [FAR: the level], [the orders,
  * one permutation per row, then the truncated-normal mask ratio], the label drop, then
- * the diffusion loss's t and ε. The loss itself belongs to `head-diffusion`, reached
- * through `maeParityHooks.diffusionLoss`; without it `loss` is not produced, while `z`,
- * `mask`, `x_filtered`, `x_index` and the `trace.*` tensors are compared in full.
+ * the diffusion loss's t and ε. The loss belongs to the `diffusion` head plugin, which
+ * the handlers resolve by name through a `PluginHost` at run time (./parity-plugins.ts),
+ * as a config would; core never imports it.
  */
 import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
@@ -16,34 +16,21 @@ import { toHost } from '../../parity/host-tensors';
 import type { HostTensor } from '../../tensor/host';
 import type { DrawSource } from '../../rng/draws';
 import { frequencyFilter, pyramidDown } from '../../engine/pyramid';
+import type { Head } from '../../contracts/head';
+import { HEAD } from '../../contracts/tokens';
 import { MaeTransformer } from './model';
 import { maeOptionsSchema } from './options';
 import { patchify } from './patchify';
-import { maeParityHooks } from './parity-hooks';
+import { diffusionHeadOptionsFromOfficial, instantiatePlugin, maeOptionsFromOfficial, OfficialMaeConfig, parityPluginHost } from './parity-plugins';
 
 type Variant = 'mar' | 'far';
 
-interface OfficialModelConfig {
-  img_size: number; vae_stride: number; patch_size: number;
-  encoder_embed_dim: number; encoder_depth: number; encoder_num_heads: number;
-  decoder_embed_dim: number; decoder_depth: number; decoder_num_heads: number;
-  mlp_ratio: number; norm_eps?: number; vae_embed_dim: number;
-  mask_ratio_min: number; label_drop_prob: number; class_num: number;
-  attn_dropout: number; proj_dropout: number; buffer_size: number;
-  diffloss_d: number; diffloss_w: number; num_sampling_steps: string; diffusion_batch_mul: number;
-  mask?: boolean;
-}
+type OfficialModelConfig = OfficialMaeConfig;
 
 /** The model of a case, weights loaded (everything but `diffloss.*`). FAR's `class_emb` always has 1000 rows. */
 function buildModel(c: ParityCase, engine: Engine, variant: Variant): { model: MaeTransformer; cfg: OfficialModelConfig } {
   const cfg = c.config<OfficialModelConfig>('model');
-  const options = maeOptionsSchema.parse({
-    imgSize: cfg.img_size, vaeStride: cfg.vae_stride, patchSize: cfg.patch_size, vaeEmbedDim: cfg.vae_embed_dim,
-    encoderEmbedDim: cfg.encoder_embed_dim, encoderDepth: cfg.encoder_depth, encoderNumHeads: cfg.encoder_num_heads,
-    decoderEmbedDim: cfg.decoder_embed_dim, decoderDepth: cfg.decoder_depth, decoderNumHeads: cfg.decoder_num_heads,
-    mlpRatio: cfg.mlp_ratio, normEps: cfg.norm_eps ?? 1e-6, classNum: variant === 'far' ? 1000 : cfg.class_num,
-    bufferSize: cfg.buffer_size, labelDropProb: cfg.label_drop_prob, attnDropout: cfg.attn_dropout, projDropout: cfg.proj_dropout,
-  });
+  const options = maeOptionsSchema.parse(maeOptionsFromOfficial(cfg, variant));
   const weights = new Map([...c.params()].filter(([k]) => !k.startsWith('diffloss.')));
   const model = new MaeTransformer(engine, options);
   model.loadStateDict(weights, { source: c.manifest.tensors });
@@ -61,24 +48,28 @@ function randomMasking(draws: DrawSource, B: number, L: number, ratioMin: number
   return { orders, mask };
 }
 
-function diffLossHookOrUndefined(
-  c: ParityCase, engine: Engine, cfg: OfficialModelConfig, draws: DrawSource,
+/**
+ * The case's DiffLoss as the `diffusion` head plugin, weights loaded, and its mean loss
+ * over the rows (the head tiles them `diffusion_batch_mul` times; MAR weights by the mask,
+ * FAR takes the plain mean). Draws t then ε from `draws`.
+ */
+function diffusionLoss(
+  c: ParityCase, engine: Engine, cfg: OfficialModelConfig, variant: Variant, draws: DrawSource,
   rows: { target_NC: Tensor; z_ND: Tensor; mask_N?: Tensor; level_N?: Tensor },
-): Tensor | undefined {
-  const hook = maeParityHooks.diffusionLoss;
-  if (!hook) return undefined;
-  return hook({
-    engine, weights: c.params('diffloss.'), draws,
-    tokenChannels: rows.target_NC.shape[1], zChannels: rows.z_ND.shape[1],
-    depth: cfg.diffloss_d, width: cfg.diffloss_w, numSamplingSteps: String(cfg.num_sampling_steps),
-    ...rows,
-  });
+): Tensor {
+  const head = instantiatePlugin<Head>(parityPluginHost(), 'head', 'diffusion', diffusionHeadOptionsFromOfficial(cfg, variant), HEAD, engine);
+  try {
+    head.module.loadStateDict(c.params('diffloss.'), { source: c.manifest.tensors });
+    return head.loss({ z: rows.z_ND, level: rows.level_N }, { values: rows.target_NC }, rows.mask_N, draws);
+  } finally {
+    head.module.dispose();
+  }
 }
 
-/** [B, L, D] → [B·L·mul, D], the whole block repeated `mul` times (torch `.repeat(mul, 1)`). */
-function tileRows(F: Engine, x_BLD: Tensor, mul: number): Tensor {
+/** [B, L, D] → rows [B·L, D], batch-major. */
+function rowsOf(F: Engine, x_BLD: Tensor): Tensor {
   const [B, L, D] = x_BLD.shape;
-  return F.tile(F.reshape(x_BLD, [B * L, D]), [mul, 1]);
+  return F.reshape(x_BLD, [B * L, D]);
 }
 
 async function collect(engine: Engine, tensors: Record<string, Tensor | undefined>, host: Record<string, HostTensor>): Promise<ParityOutputs> {
@@ -108,10 +99,8 @@ export const marModelForwardHandler: ParityHandler = {
         const tokens_BLC = patchify(F, F.fromHost(latents), cfg.patch_size);
         const visible_BL = F.tensor(mask.map((m) => 1 - m), [B, L]);
         const { z_BLD, encoderOut_BKD } = model.forward({ tokens: tokens_BLC, labels: F.fromHost(c.input('labels')), visible: visible_BL, draws });
-        const mul = cfg.diffusion_batch_mul;
-        const loss = diffLossHookOrUndefined(c, F, cfg, draws, {
-          target_NC: tileRows(F, tokens_BLC, mul), z_ND: tileRows(F, z_BLD, mul),
-          mask_N: F.tile(F.tensor(mask, [B * L]), [mul]),
+        const loss = diffusionLoss(c, F, cfg, 'mar', draws, {
+          target_NC: rowsOf(F, tokens_BLC), z_ND: rowsOf(F, z_BLD), mask_N: F.tensor(mask, [B * L]),
         });
         return { loss, z: z_BLD, 'trace.encoder_out': encoderOut_BKD, 'trace.tokens': tokens_BLC };
       });
@@ -143,10 +132,8 @@ export const farModelForwardHandler: ParityHandler = {
         const target_BLC = patchify(F, latents_BCHW, cfg.patch_size);
         const visible_BL = masking ? F.tensor(masking.mask.map((m) => 1 - m), [B, L]) : undefined;
         const { z_BLD, encoderOut_BKD } = model.forward({ tokens: tokens_BLC, labels: F.fromHost(c.input('labels')), visible: visible_BL, draws });
-        const mul = cfg.diffusion_batch_mul;
-        const loss = diffLossHookOrUndefined(c, F, cfg, draws, {
-          target_NC: tileRows(F, target_BLC, mul), z_ND: tileRows(F, z_BLD, mul),
-          level_N: F.full([B * L * mul], level),
+        const loss = diffusionLoss(c, F, cfg, 'far', draws, {
+          target_NC: rowsOf(F, target_BLC), z_ND: rowsOf(F, z_BLD), level_N: F.full([B * L], level, 'int32'),
         });
         return { loss, x_filtered: filtered_BCHW, z: z_BLD, 'trace.encoder_out': encoderOut_BKD };
       });

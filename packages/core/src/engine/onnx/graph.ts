@@ -12,6 +12,7 @@
 import type { TypedData } from '../engine';
 import type { DType } from '../ops';
 import { TesseraError } from '../../errors';
+import type { onnx } from 'onnx-proto';
 
 export const OPSET = 20;
 export const IR_VERSION = 8;
@@ -120,29 +121,29 @@ export class GraphBuilder {
 
   /** The serialized ModelProto. Requires `onnx-proto` (loaded on first use). */
   encode(graphName = 'tessera'): Uint8Array {
-    const { onnx } = loadOnnxProto();
-    const valueInfo = (v: Value): unknown => ({
+    const { onnx: P } = loadOnnxProto();
+    const valueInfo = (v: Value): onnx.IValueInfoProto => ({
       name: v.name,
       type: { tensorType: { elemType: ELEM_TYPE[v.dtype], shape: { dim: v.shape.map((d) => ({ dimValue: d })) } } },
     });
-    const attribute = (name: string, a: Attr): unknown => {
-      const T = onnx.AttributeProto.AttributeType;
+    const attribute = (name: string, a: Attr): onnx.IAttributeProto => {
+      const T = P.AttributeProto.AttributeType;
       if (typeof a === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(a) };
       if (Array.isArray(a)) return { name, type: T.INTS, ints: a };
       if (!Number.isInteger(a)) throw new TesseraError('OP_UNSUPPORTED', `attribute \`${name}\` must be an integer, got ${a}`);
       return { name, type: T.INT, i: a };
     };
-    const graph = onnx.GraphProto.create({
+    const graph = P.GraphProto.create({
       name: graphName,
-      node: this.nodes.map((n) => onnx.NodeProto.create({ opType: n.op, input: n.inputs, output: n.outputs, attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)) })),
+      node: this.nodes.map((n) => P.NodeProto.create({ opType: n.op, input: n.inputs, output: n.outputs, attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)) })),
       input: this.inputs.map(valueInfo),
       output: this.outputs.map(valueInfo),
       initializer: this.initializers.map((i) =>
-        onnx.TensorProto.create({ name: i.name, dims: i.shape, dataType: i.elemType, rawData: new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength) }),
+        P.TensorProto.create({ name: i.name, dims: i.shape, dataType: i.elemType, rawData: new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength) }),
       ),
     });
-    const model = onnx.ModelProto.create({ irVersion: IR_VERSION, producerName: 'tessera', opsetImport: [{ domain: '', version: OPSET }], graph });
-    return onnx.ModelProto.encode(model).finish();
+    const model = P.ModelProto.create({ irVersion: IR_VERSION, producerName: 'tessera', opsetImport: [{ domain: '', version: OPSET }], graph });
+    return P.ModelProto.encode(model).finish();
   }
 }
 
@@ -153,8 +154,7 @@ export function typedOf(dtype: DType, values: ArrayLike<number>): TypedData {
   return Uint8Array.from(values, (x) => (x ? 1 : 0));
 }
 
-// eslint-disable-next-line @typescript-eslint/consistent-type-imports
-type OnnxProtoModule = typeof import('onnx-proto');
+type OnnxProtoModule = { onnx: typeof onnx };
 let onnxProto: OnnxProtoModule | undefined;
 
 function loadOnnxProto(): OnnxProtoModule {
