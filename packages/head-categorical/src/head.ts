@@ -97,13 +97,15 @@ export class CategoricalHeadModule extends Module {
   readonly headNorm: AdaLNBeforeHead | LayerNorm | RMSNorm;
   readonly head: HeadLinear;
 
-  constructor(F: Engine, readonly options: CategoricalHeadOptions) {
+  constructor(F: Engine, readonly options: CategoricalHeadOptions, residual?: Module) {
     super(F);
     const { width, vocab, adaLN, norm, normEps } = options;
     this.headNorm = this.child('head_nm', adaLN
       ? new AdaLNBeforeHead(F, width, norm, normEps)
       : norm === 'rms' ? new RMSNorm(F, width, normEps) : new LayerNorm(F, width, normEps, true));
     this.head = this.child('head', new HeadLinear(F, width, vocab, varTruncNormal(width, 0.02)));
+    // HART keeps its residual diffusion head under `diffloss.*` beside `head.*`.
+    if (residual) this.child('diffloss', residual);
   }
 
   /** Logits [..., V] of hidden states `z` [rows, ..., C]; `cond_RD` [rows, D] is required with AdaLN. */
@@ -139,8 +141,9 @@ export class CategoricalHead implements Head {
   readonly id = SUBJECT;
   readonly module: CategoricalHeadModule;
 
-  constructor(private readonly F: Engine, readonly options: CategoricalHeadOptions) {
-    this.module = new CategoricalHeadModule(F, options);
+  /** `residual`: the composed head of the continuous residual (option `residual`), if any. */
+  constructor(private readonly F: Engine, readonly options: CategoricalHeadOptions, readonly residual?: Head) {
+    this.module = new CategoricalHeadModule(F, options, residual?.module);
   }
 
   /** Logits [..., V]: `z` [N, C] with `cond` [N, D], or `z` [B, L, C] with `cond` [B, D]. */
@@ -183,7 +186,8 @@ export class CategoricalHead implements Head {
     } finally {
       F.dispose(logits);
     }
-    if (options.cfg !== 1) {
+    options.observe?.('logits', { dtype: 'float32', shape: [...lead, V], data: Float32Array.from(x_RV) });
+    if (options.guided ?? options.cfg !== 1) {
       if (lead[0] % 2 !== 0) {
         throw new TesseraError('SHAPE_MISMATCH', `guidance (cfg ${options.cfg}) needs conditional then null-condition rows, got an odd row count ${lead[0]}`, {
           subject: SUBJECT, data: { rows: lead[0], cfg: options.cfg },
@@ -191,6 +195,7 @@ export class CategoricalHead implements Head {
       }
       x_RV = mixGuidance(x_RV, V, options.cfg);
       lead[0] /= 2;
+      options.observe?.('guidedLogits', { dtype: 'float32', shape: [...lead, V], data: Float32Array.from(x_RV) });
     }
     const result = sampleTokens_(x_RV, V, {
       temperature: options.temperature ?? this.options.temperature,
@@ -200,6 +205,7 @@ export class CategoricalHead implements Head {
       smooth: options.smooth,
       ratio: options.progress,
     }, options.draws);
+    options.observe?.('probs', { dtype: 'float32', shape: [...lead, V], data: result.probs_RV });
     const out: HeadSample = { indices: F.tensor(result.idx_R, lead, 'int32') };
     if (result.smoothWeights_RV) out.values = F.tensor(result.smoothWeights_RV, [...lead, V], 'float32');
     return out;

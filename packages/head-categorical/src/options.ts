@@ -17,6 +17,15 @@ export const categoricalHeadOptions = z.object({
   temperature: z.number().positive().default(1),
   topK: z.number().int().positive().nullable().default(null),
   topP: z.number().gt(0).max(1).nullable().default(null),
+  /**
+   * HART: a head for the continuous residual the discrete tokens leave, composed into this
+   * one (one configured head slot), named like a config slot: `{ use: 'diffusion',
+   * options: { mode: 'residual', ... } }`. Its parameters live under `diffloss.*`.
+   */
+  residual: z.object({
+    use: z.string().min(1),
+    options: z.record(z.unknown()).default({}),
+  }).strict().nullable().default(null),
 }).strict();
 
 export type CategoricalHeadOptions = z.output<typeof categoricalHeadOptions>;

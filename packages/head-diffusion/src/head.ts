@@ -147,8 +147,10 @@ export class DiffusionHead implements Head {
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample {
     const F = this.F;
     this.requireLevel(input.level);
-    const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, steps: options.diffusionSteps ?? undefined, draws: options.draws });
-    if (!this.isGuided(options.cfg)) return { values: all };
+    const guided = options.guided ?? this.isGuided(options.cfg);
+    const all = this.sampleTokens(input.z, input.level, { temperature: options.temperature, cfg: options.cfg, guided, steps: options.diffusionSteps ?? undefined, draws: options.draws });
+    if (options.observe) options.observe('samples', { dtype: 'float32', shape: [...all.shape], data: Float32Array.from(F.readSync(all) as Float32Array) });
+    if (!guided) return { values: all };
     const values = F.slice(all, [0, 0], [all.shape[0] / 2, -1]);
     F.dispose(all);
     return { values };

@@ -147,6 +147,25 @@ describe('core/backbones/adaln', () => {
     bb.module.dispose();
   });
 
+  for (const variant of ['var', 'hart'] as const) {
+    it(`${variant}: gradients reach every trainable parameter of the forward`, () => {
+      const bb = new AdalnBackbone(F, tiny({ variant }));
+      bb.module.initialize(new Rng(4));
+      // HART's decoder_norm conditions the diffusion head only (diffusionCondition), not `hidden`.
+      const params = bb.module.trainableParameters().filter(([k]) => k !== 'decoder_norm.weight');
+      const labels = F.tensor(new Int32Array([1, 5]), [2], 'int32');
+      const inputs = randomInputs(F, [2, 13, 4], 21);
+      const { value, grads } = F.valueAndGrads(() => {
+        const out = bb.forward({ inputs, labels, attention: { kind: 'block-causal', blockSizes: [1, 4, 9] } });
+        return F.add(F.sum(F.square(out.hidden)), F.sum(out.cond!));
+      }, params.map(([, p]) => p.asVariable));
+      const dead = params.filter((_, i) => !grads[i] || !Array.from(F.readSync(grads[i])).some((v) => v !== 0)).map(([k]) => k);
+      expect(dead).to.deep.equal([]);
+      F.dispose([value, ...grads, labels, inputs]);
+      bb.module.dispose();
+    });
+  }
+
   it('drops labels to the null class where the uniform draw is below condDropRate', () => {
     const bb = new AdalnBackbone(F, tiny({ condDropRate: 0.5 }));
     const labels = F.tensor(new Int32Array([0, 1, 2, 3]), [4], 'int32');

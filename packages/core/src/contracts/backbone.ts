@@ -47,4 +47,9 @@ export interface Backbone {
   forward(input: BackboneInput): BackboneOutput;
   /** Sampling with a KV cache: feeds the next positions and returns their outputs. */
   step?(input: BackboneInput, cache: KvCache | undefined): { output: BackboneOutput; cache: KvCache };
+  /**
+   * The condition of a residual head at the positions of `hidden_BNC` given the chosen
+   * code vectors `codes_BNCv` (HART: `decoder_norm(hidden + word_embed(codes))`), [B, N, D].
+   */
+  residualCondition?(hidden_BNC: Tensor, codes_BNCv: Tensor): Tensor;
 }

@@ -8,6 +8,7 @@
 import type { Tensor } from '../engine/ops';
 import type { Module } from '../nn/module';
 import type { DrawSource } from '../rng/draws';
+import type { HostTensor } from '../tensor/host';
 
 export interface HeadInput {
   /** Hidden state per predicted token, [N, D]. */
@@ -41,6 +42,14 @@ export interface HeadSampleOptions {
   diffusionSteps?: string | null;
   /** Position of this AR step in [0, 1] (first step 0, last 1), for schedules such as VAR's smoothing. */
   progress?: number;
+  /**
+   * Whether the rows are [conditional; null-condition] pairs to mix; default `cfg !== 1`.
+   * A direction whose guidance ramps up from 1 (VAR's first scale) sets it so the row
+   * layout stays the same over the run.
+   */
+  guided?: boolean;
+  /** Receives named intermediates of the call (parity traces, debugging), e.g. `logits`, `guidedLogits`, `probs`, `samples`. */
+  observe?: (name: string, value: HostTensor) => void;
   draws: DrawSource;
 }
 
@@ -54,6 +63,11 @@ export interface HeadSample {
 export interface Head {
   readonly id: string;
   readonly module: Module;
+  /**
+   * A composed head for the continuous residual that discrete tokens leave (HART: the
+   * residual diffusion at the last scale), configured inside this head's options.
+   */
+  readonly residual?: Head;
   /** Mean loss over rows weighted by `weights` (int 0/1 or real, [N]); scalar. */
   loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource): Tensor;
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample;

@@ -29,7 +29,7 @@ export const samplerSettingsSchema = z.object({
   topP: z.number().gt(0).max(1).nullable().default(null),
   greedy: z.boolean().default(false),
   smooth: z.boolean().default(false),
-  diffusionSteps: z.string().min(1).optional(),
+  diffusionSteps: z.string().min(1).nullable().optional(),
 }).strict();
 
 export type SamplerSettingsInput = z.input<typeof samplerSettingsSchema>;

@@ -95,6 +95,14 @@ export class AdalnBackbone implements Backbone {
     return this.F.tidy(() => this.F.where(this.F.less(this.F.tensor(u, [B]), this.options.condDropRate), this.options.classes, labels_B));
   }
 
+  /** HART: the residual diffusion condition `decoder_norm(hidden + word_embed(codes))` (spec/hart.md §4.6). */
+  residualCondition(hidden_BNC: Tensor, codes_BNCv: Tensor): Tensor {
+    if (!(this.module instanceof HartTransformer)) {
+      throw new TesseraError('PLUGIN_INCOMPATIBLE', '`backbone/adaln` with variant `var` has no residual condition (`decoder_norm`); use variant `hart` with a residual head', { subject: SUBJECT });
+    }
+    return this.module.diffusionCondition(hidden_BNC, codes_BNCv);
+  }
+
   forward(input: BackboneInput): BackboneOutput {
     const { output, kv } = this.run(input, 0, undefined);
     for (const { k_BHLd, v_BHLd } of kv) this.F.dispose([k_BHLd, v_BHLd]);

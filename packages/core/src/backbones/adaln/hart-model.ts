@@ -20,7 +20,7 @@ import { Module, Parameter, type LoadOptions } from '../../nn/module';
 import { ones } from '../../nn/init';
 import type { HostTensor } from '../../tensor/host';
 import { TesseraError } from '../../errors';
-import { SelfAttention, type AttentionCall } from './attention';
+import { SelfAttention, type AttentionCall, type Rotary } from './attention';
 import { concatRotary, contextRotary, imagePositions, imageRotary } from './rope';
 import { blockCausalBias, levelBlockSizes, levelsOf } from './sequence';
 import type { BlockKv } from './var-model';
@@ -236,8 +236,7 @@ export class HartTransformer extends Module {
     const F = this.F;
     const hd = this.cfg.embedDim / this.cfg.numHeads;
     const tokens: Tensor[] = [];
-    const rotary = [];
-    const allLevels = this.levels;
+    const rotary: Rotary[] = [];
     if (chunk.withContext) {
       const lvl0_C = F.reshape(this.levelEmbedding(new Int32Array([0])), [1, 1, -1]);
       tokens.push(F.add(chunk.cond_BTC, lvl0_C));
@@ -248,7 +247,7 @@ export class HartTransformer extends Module {
       const index_BN = chunk.imageIndex_BN ?? F.broadcastTo(F.reshape(F.arange(0, N), [1, N]), [B, N]);
       // Level of each image token, via a per-level table (SN, C) gathered by level.
       const lvlTable_SC = this.levelEmbedding(Int32Array.from(this.cfg.patchNums.keys()));
-      const imageLevels = F.tensor(allLevels.subarray(this.T), [this.imageL], 'int32');
+      const imageLevels = F.tensor(this.levels.subarray(this.T), [this.imageL], 'int32');
       const lvl_BNC = F.gather(lvlTable_SC, F.gather(imageLevels, index_BN, 0), 0);
       tokens.push(F.add(this.word_embed.forward(chunk.x_BNCv), lvl_BNC));
       rotary.push(imageRotary(F, imagePositions(F, this.cfg.patchNums, chunk.contextPos_BT, index_BN), hd));

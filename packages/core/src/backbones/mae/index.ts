@@ -18,7 +18,7 @@ export type { MaeOptions } from './options';
 export { patchify, unpatchify } from './patchify';
 export { VitBlock, XavierLinear } from './vit-block';
 export type { VitBlockOptions } from './vit-block';
-export { diffusionHeadOptionsFromOfficial, instantiatePlugin, maeOptionsFromOfficial, parityPluginHost } from './parity-plugins';
+export { diffusionHeadOptionsFromOfficial, instantiatePlugin, maeE2eSample, maeOptionsFromOfficial, parityPluginHost, vaeOptionsFromOfficial } from './parity-plugins';
 export type { MaeVariant, OfficialMaeConfig } from './parity-plugins';
 export { maeParityHandlers, marModelForwardHandler, farModelForwardHandler, farFilterHandler } from './parity';
 

@@ -12,6 +12,12 @@ import { TesseraError } from '../../errors';
 import { ENGINE } from '../../contracts/tokens';
 import type { PluginKind, TesseraPlugin } from '../../plugin/define';
 import { PluginHost } from '../../plugin/host';
+import { parseConfig } from '../../plugin/config';
+import type { SamplerSettings } from '../../contracts/direction';
+import type { ParityCase, ParityOutputs } from '../../parity/types';
+import { toHost } from '../../parity/host-tensors';
+import { toInt32 } from '../../tensor/host';
+import { Sampler } from '../../sampler/sampler';
 
 /** `config.model` of the MAR/FAR manifests: the official constructor arguments. */
 export interface OfficialMaeConfig {
@@ -73,4 +79,64 @@ export function instantiatePlugin<T>(host: PluginHost, kind: PluginKind, name: s
   child.register(ENGINE, { useValue: engine });
   plugin.register(child, parsed.data);
   return child.resolve(token);
+}
+
+/** `config.vae` (official names) as `vae` tokenizer options for images of `imageSize` pixels. */
+export function vaeOptionsFromOfficial(vae: Record<string, unknown>, imageSize: number): Record<string, unknown> {
+  const resolution = (vae.resolution as number | undefined) ?? 256;
+  const attn = (vae.attn_resolutions as number[] | undefined) ?? [16];
+  return {
+    embedDim: vae.embed_dim,
+    channelMultipliers: vae.ch_mult,
+    baseChannels: vae.ch ?? 128,
+    resBlocksPerLevel: vae.num_res_blocks ?? 2,
+    // The official attention placement counts from the nominal `resolution`; keep it for this image size.
+    encoderAttentionResolutions: attn.map((r) => (r * imageSize) / resolution),
+    resolution: imageSize,
+    variational: vae.use_variational ?? true,
+  };
+}
+
+/**
+ * Labels to image for a MAR/FAR e2e case (`mar.e2e.sample`, `far.e2e.sample`): the
+ * manifest's generator built from a config through the plugin host (tokenizer `vae`, the
+ * given direction, head `diffusion`, backbone `mae` from `builtins`), weights loaded from
+ * the `<method>.` and `vae.` prefixes, then the generic `Sampler` with the case's replayed
+ * draws. Returns `image` (unclamped decode) and `trace.tokens`.
+ */
+export async function maeE2eSample(
+  c: ParityCase, engine: Engine, method: MaeVariant, builtins: TesseraPlugin[],
+  direction: { use: string; options: Record<string, unknown> }, settings: SamplerSettings,
+): Promise<ParityOutputs> {
+  const cfg = c.config<OfficialMaeConfig>('model');
+  const config = parseConfig({
+    name: c.manifest.case,
+    tokenizer: { use: 'vae', options: vaeOptionsFromOfficial(c.config<Record<string, unknown>>('vae'), cfg.img_size) },
+    direction,
+    head: { use: 'diffusion', options: diffusionHeadOptionsFromOfficial(cfg, method) },
+    backbone: { use: 'mae', options: maeOptionsFromOfficial(cfg, method) },
+  }, c.file);
+  const draws = c.draws();
+  const host = parityPluginHost(builtins);
+  const generator = host.build(host.resolve(config, c.file), { engine, draws });
+  const modules = [generator.backbone.module, generator.head.module, generator.tokenizer.module];
+  try {
+    const model = `${method}.`;
+    const backboneWeights = new Map([...c.params()].filter(([k]) => k.startsWith(model) && !k.startsWith(`${model}diffloss.`)));
+    generator.backbone.module.loadStateDict(backboneWeights, { prefix: model, source: c.file });
+    generator.head.module.loadStateDict(c.params(`${model}diffloss.`), { source: c.file });
+    // The cases hold only the decoder half of the autoencoder.
+    generator.tokenizer.module.loadStateDict(c.params('vae.'), { strict: false, source: c.file });
+    const labels = Array.from(toInt32(c.input('labels')));
+    const { images, tokens } = new Sampler(generator).sample({ labels, settings, draws, clamp: false });
+    const out: ParityOutputs = new Map([['image', await toHost(engine, images)]]);
+    engine.dispose(images);
+    if (tokens.kind === 'continuous') {
+      out.set('trace.tokens', await toHost(engine, tokens.latent));
+      engine.dispose(tokens.latent);
+    }
+    return out;
+  } finally {
+    for (const m of modules) m.dispose();
+  }
 }

@@ -89,6 +89,7 @@ export async function loadTfjs(requested: TfjsBackendName | 'auto'): Promise<{ t
   }
   await tf.ready();
   silenceNodeHint(tf);
+  detachIntegerGatherIndices(tf);
   loaded = { tf, backend };
   return loaded;
 }
@@ -98,4 +99,26 @@ function silenceNodeHint(tf: typeof tfTypes): void {
   // and `tessera doctor` reports it.
   const cpu = tf.findBackend?.('cpu') as { firstUse?: boolean } | null;
   if (cpu) cpu.firstUse = false;
+}
+
+/**
+ * tfjs's gather gradient returns the int32 indices as their own "gradient", which its
+ * backprop rejects whenever the indices were computed from a variable (argmin over
+ * distances to a trainable codebook, as every VQ tokenizer does). PyTorch treats integer
+ * tensors as constants; so does this: the indices get a float zero gradient.
+ */
+let gatherPatched = false;
+function detachIntegerGatherIndices(tf: typeof tfTypes): void {
+  if (gatherPatched) return;
+  gatherPatched = true;
+  const original = tf.getGradient('GatherV2');
+  if (!original) return;
+  tf.registerGradient({
+    kernelName: 'GatherV2',
+    inputsToSave: original.inputsToSave,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = original.gradFunc(dy, saved, attrs);
+      return { ...grads, indices: () => tf.zeros(saved[1].shape, 'float32') };
+    },
+  });
 }

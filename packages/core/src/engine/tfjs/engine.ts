@@ -149,7 +149,7 @@ export class TfjsEngine implements Engine {
   min(x: Tensor, axes?: number | number[], keepDims = false): Tensor { return this.tf.min(x as T, axes, keepDims); }
   argmax(x: Tensor, axis: number): Tensor { return this.tf.argMax(x as T, axis); }
   argmin(x: Tensor, axis: number): Tensor { return this.tf.argMin(x as T, axis); }
-  cumsum(x: Tensor, axis: number): Tensor { return this.tf.cumsum(x as T, axis); }
+  cumsum(x: Tensor, axis: number): Tensor { return this.tf.cumsum(x as T, axis < 0 ? axis + x.shape.length : axis); } // wasm's kernel crashes on a negative axis
   softmax(x: Tensor, axis = -1): Tensor {
     const r = x.shape.length; const ax = axis < 0 ? axis + r : axis;
     if (ax === r - 1) return this.tf.softmax(x as T);
