@@ -14,6 +14,7 @@ export { tfjsAvailability } from './engine/tfjs/backend';
 export { OnnxEngine } from './engine/onnx/engine';
 export type { OnnxEngineOptions } from './engine/onnx/engine';
 export { onnxBackends } from './engine/onnx/runtime';
+export { compileIfSupported } from './engine/onnx/trace';
 export type { CompiledFunction, CompileOptions, TensorSpec, TensorTree, TracedGraph, WeightMode } from './engine/onnx/trace';
 export * from './engine/registry';
 export * from './nn/module';

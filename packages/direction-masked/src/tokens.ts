@@ -57,7 +57,7 @@ function continuousSequence(F: Engine, channels: number, h: number, w: number, p
   return {
     L, seqH, seqW,
     empty: (B) => ({ kind: 'continuous', values_BLC: F.zeros([B, L, C]) }),
-    features: (b) => F.add(values(b), 0),
+    features: (b) => F.tidy(() => F.add(values(b), 0)),
     write(b, positions, sample) {
       if (!sample.values) throw new TesseraError('PLUGIN_INCOMPATIBLE', 'the head returned no continuous values for continuous tokens; use a continuous head such as `diffusion`', { subject: SUBJECT });
       const old = values(b);
@@ -72,12 +72,14 @@ function continuousSequence(F: Engine, channels: number, h: number, w: number, p
       F.dispose(old);
       return { kind: 'continuous', values_BLC: next };
     },
-    final: (b): ContinuousTokens => ({ kind: 'continuous', latent: unpatchify(F, values(b), channels, p, seqH, seqW) }),
+    final: (b): ContinuousTokens => ({ kind: 'continuous', latent: F.tidy(() => unpatchify(F, values(b), channels, p, seqH, seqW)) }),
     training(tokens) {
       if (tokens.kind !== 'continuous') throw new TesseraError('SHAPE_MISMATCH', 'expected continuous tokens', { subject: SUBJECT });
-      const inputs_BLC = patchify(F, tokens.latent, p);
-      const B = inputs_BLC.shape[0];
-      return { inputs_BLC, target: { values: F.reshape(inputs_BLC, [B * L, C]) } };
+      return F.tidy(() => {
+        const inputs_BLC = patchify(F, tokens.latent, p);
+        const B = inputs_BLC.shape[0];
+        return { inputs_BLC, target: { values: F.reshape(inputs_BLC, [B * L, C]) } };
+      });
     },
     dispose: (b) => F.dispose(values(b)),
   };

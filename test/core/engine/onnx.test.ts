@@ -6,7 +6,7 @@
  * (printed, never asserted: speed is measured by benchmarks).
  */
 import { expect } from 'chai';
-import { Conv2d, Engine, GroupNorm, isTesseraError, LayerNorm, Linear, Module, OnnxEngine, onnxBackends, Rng, Tensor } from '@tessera/core';
+import { compileIfSupported, Conv2d, Engine, GroupNorm, isTesseraError, LayerNorm, Linear, Module, OnnxEngine, onnxBackends, Rng, Tensor, TfjsEngine } from '@tessera/core';
 
 /** A small module using several layer kinds, as model code does. */
 class TinyNet extends Module {
@@ -66,7 +66,10 @@ describe('core/engine/onnx', () => {
   it('keeps one session per input-shape signature', () => {
     const w = F.tensor(randn(new Rng(1), 4 * 6), [4, 6]);
     const f = F.compile((x: Tensor) => F.relu(F.matmul(x, w)));
-    const run = (rows: number): void => F.dispose(f(F.tidy(() => F.ones([rows, 4]))));
+    const run = (rows: number): void => {
+      const x = F.ones([rows, 4]);
+      F.dispose([f(x), x]);
+    };
     const before = F.liveTensors();
     const xs = [F.ones([2, 4]), F.ones([3, 4])];
     F.dispose([f(xs[0]), f(xs[0]), f(xs[1])]);
@@ -124,6 +127,24 @@ describe('core/engine/onnx', () => {
     expect(step.sessions).to.equal(4);
     F.dispose([k, v, kE, vE, wq, wk, wv]);
     step.dispose();
+  });
+
+  it('inlines a compiled function called inside another trace; compileIfSupported runs eagerly on tfjs', async () => {
+    const inner = F.compile((x: Tensor) => F.mul(x, 2));
+    const outer = F.compile((x: Tensor) => F.add(inner(x), 1));
+    const x = F.ones([3]);
+    const y = outer(x);
+    expect([...F.readSync(y)]).to.deep.equal([3, 3, 3]);
+    expect([inner.traces, outer.traces]).to.deep.equal([0, 1]);
+    F.dispose([x, y]);
+    inner.dispose();
+    outer.dispose();
+    const tf = await TfjsEngine.create();
+    const f = compileIfSupported(tf, (a: Tensor) => tf.add(a, 1));
+    const t = tf.ones([2]);
+    expect([...tf.readSync(tf.tidy(() => f(t)))]).to.deep.equal([2, 2]);
+    expect(f.sessions).to.equal(0);
+    tf.dispose(t);
   });
 
   it('exports a traced graph as ONNX bytes', () => {

@@ -7,15 +7,20 @@ import type { Engine } from './engine';
 import { TfjsEngine } from './tfjs/engine';
 import { OnnxEngine } from './onnx/engine';
 
+/** Where an engine runs (`--device`); engines without a choice ignore it. */
+export interface EngineCreateOptions {
+  device?: 'cpu' | 'cuda' | 'auto';
+}
+
 export interface EngineFactory {
   name: string;
   describe: string;
-  create(): Promise<Engine>;
+  create(options?: EngineCreateOptions): Promise<Engine>;
 }
 
 const factories: EngineFactory[] = [
   { name: 'tfjs', describe: 'TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else wasm, else cpu); eager, with autodiff', create: () => TfjsEngine.create() },
-  { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: () => OnnxEngine.create() },
+  { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: (o) => OnnxEngine.create({ device: o?.device ?? 'auto' }) },
 ];
 
 export function registerEngine(f: EngineFactory): void {

@@ -31,8 +31,13 @@ export interface OnnxEngineOptions {
   device?: OnnxDevice | 'auto';
   /** Intra-op threads of compiled graphs (default: the machine's cores). */
   threads?: number;
-  /** Intra-op threads of eager one-op sessions (default 1: a session's thread pool costs more than it saves on small ops). */
+  /**
+   * Intra-op threads of eager one-op sessions on small tensors (default 1: a thread pool
+   * costs more than it saves there); ops touching more than `eagerParallelElements`
+   * elements get `threads`.
+   */
   eagerThreads?: number;
+  eagerParallelElements?: number;
   /** Busy-waiting onnxruntime worker threads (default false, so other processes keep their cores). */
   spinning?: boolean;
   /** Eager sessions kept (least recently used are dropped). */
@@ -47,6 +52,8 @@ export class OnnxEngine implements Engine {
   private readonly store = new TensorStore();
   private readonly eager = new Map<string, OrtSession>();
   private readonly eagerSettings: SessionSettings;
+  private readonly eagerParallelSettings: SessionSettings;
+  private readonly eagerParallelElements: number;
   private readonly graphSettings: SessionSettings;
   private readonly eagerCacheSize: number;
   private activeTrace: Trace | undefined;
@@ -56,6 +63,8 @@ export class OnnxEngine implements Engine {
     const spinning = options.spinning ?? false;
     this.eagerSettings = { device, threads: options.eagerThreads ?? 1, optimization: 'basic', spinning };
     this.graphSettings = { device, threads: options.threads ?? os.availableParallelism(), optimization: 'all', spinning };
+    this.eagerParallelSettings = { ...this.eagerSettings, threads: this.graphSettings.threads };
+    this.eagerParallelElements = options.eagerParallelElements ?? 1 << 18;
     this.eagerCacheSize = options.eagerCacheSize ?? 1024;
   }
 
@@ -80,7 +89,7 @@ export class OnnxEngine implements Engine {
     if (!(x instanceof OnnxTensor)) throw new TesseraError('OP_UNSUPPORTED', 'the onnx engine was given a tensor of another engine', { data: { shape: x.shape } });
     return x;
   }
-  tensor(data: TypedData | number[], shape: readonly number[], dtype: DType = data instanceof Int32Array ? 'int32' : data instanceof Uint8Array ? 'bool' : 'float32'): Tensor {
+  tensor(data: TypedData | number[], shape: readonly number[], dtype: DType = data instanceof Int32Array ? 'int32' : 'float32'): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new TesseraError('SHAPE_MISMATCH', `data of length ${data.length} does not fill shape [${shape.join(', ')}]`, { data: { shape: [...shape], length: data.length } });
     return this.concrete(typedOf(dtype, data), shape, dtype);
@@ -126,7 +135,7 @@ export class OnnxEngine implements Engine {
       },
     };
   }
-  valueAndGrads(): { value: Tensor; grads: Tensor[] } {
+  valueAndGrads(_f: () => Tensor, _variables: Variable[]): { value: Tensor; grads: Tensor[] } {
     throw new TesseraError('ENGINE_UNAVAILABLE', 'the onnx engine runs inference only: `valueAndGrads` is not available. Train with engine `tfjs`.', { data: { engine: 'onnx' } });
   }
 
@@ -164,7 +173,8 @@ export class OnnxEngine implements Engine {
     if (computed.length) {
       computed.forEach((v) => g.output(v));
       for (const [name, s] of g.scalarFeeds) feeds.set(name, { dtype: s.dtype, shape: [], data: typedOf(s.dtype, [s.value]) });
-      data = this.eagerSession(g).run(feeds, computed.map((v) => v.name));
+      const elements = [...g.inputs, ...computed].reduce((n, v) => n + v.shape.reduce((a, b) => a * b, 1), 0);
+      data = this.eagerSession(g, elements >= this.eagerParallelElements).run(feeds, computed.map((v) => v.name));
     }
     return outs.map((v) => {
       const passthrough = fed(v);
@@ -172,13 +182,13 @@ export class OnnxEngine implements Engine {
     });
   }
 
-  private eagerSession(g: GraphBuilder): OrtSession {
-    const key = g.key();
+  private eagerSession(g: GraphBuilder, parallel: boolean): OrtSession {
+    const key = `${parallel ? 'mt' : 'st'}${g.key()}`;
     let s = this.eager.get(key);
     if (s) {
       this.eager.delete(key); // refresh its place in the LRU order
     } else {
-      s = new OrtSession(g.encode('eager'), this.eagerSettings);
+      s = new OrtSession(g.encode('eager'), parallel ? this.eagerParallelSettings : this.eagerSettings);
       if (this.eager.size >= this.eagerCacheSize) {
         const [oldest, old] = this.eager.entries().next().value as [string, OrtSession];
         old.dispose();
@@ -236,6 +246,7 @@ export class OnnxEngine implements Engine {
   compile<O extends TensorTree>(fn: (...xs: Tensor[]) => O, options: CompileOptions = {}): CompiledFunction<O> {
     return compileFunction(
       {
+        isTracing: (xs) => this.activeTrace !== undefined && xs.some((x) => this.t(x).isSymbolic),
         trace: (f, specs, o) => this.trace(f, specs, o),
         wrapOutputs: (graph, data) => rebuildTree(graph.template, graph.outputs.map((v, i) => this.concrete(data[i], v.shape, v.dtype))),
         checkConcrete: (xs) => xs.map((x) => {

@@ -12,7 +12,7 @@ import { TesseraError } from '../../errors';
 import type { Value } from './graph';
 
 /** What a symbolic tensor refers to: a value of one trace's graph. */
-export interface Symbol_ {
+export interface SymbolRef {
   readonly trace: { readonly closed: boolean };
   readonly value: Value;
 }
@@ -29,7 +29,7 @@ export class OnnxTensor implements Tensor {
     shape: readonly number[],
     readonly dtype: DType,
     private host: TypedData | undefined,
-    readonly symbol: Symbol_ | undefined,
+    readonly symbol: SymbolRef | undefined,
   ) {
     this.shape = [...shape];
   }

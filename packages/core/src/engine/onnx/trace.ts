@@ -104,16 +104,30 @@ export function rebuildTree(t: Template, leaves: readonly Tensor[]): TensorTree 
 /** One traced graph: its ONNX model, and a session made on first run. */
 export class TracedGraph {
   private session: OrtSession | undefined;
+  private bytes: Uint8Array | undefined;
 
   constructor(
-    /** The ONNX ModelProto bytes (what `tessera export` writes). */
-    readonly model: Uint8Array,
+    model: Uint8Array,
     readonly inputs: readonly Value[],
     readonly outputs: readonly Value[],
     readonly template: Template,
     private readonly external: Trace['external'],
     private readonly settings: SessionSettings,
-  ) {}
+  ) {
+    this.bytes = model;
+  }
+
+  /** The ONNX ModelProto bytes (what `tessera export` writes). */
+  get model(): Uint8Array {
+    if (!this.bytes) throw new TesseraError('OP_UNSUPPORTED', 'the model bytes of this graph were released once its session was made (compiled functions keep only the session); use `trace` to export');
+    return this.bytes;
+  }
+
+  /** Drops the model bytes once a session holds the graph (halves the memory of large models). */
+  releaseModel(): void {
+    this.session ??= new OrtSession(this.model, this.settings);
+    this.bytes = undefined;
+  }
 
   /** True when a captured tensor was disposed since the trace: the graph holds old values. */
   get stale(): boolean {
@@ -149,6 +163,8 @@ export function signature(xs: readonly TensorSpec[]): string {
 
 /** What `compile` needs from the engine. */
 export interface TraceHost {
+  /** True when called inside another trace with symbolic inputs: the function is then inlined. */
+  isTracing(xs: readonly Tensor[]): boolean;
   trace(fn: (...xs: Tensor[]) => TensorTree, inputs: readonly TensorSpec[], options: CompileOptions): TracedGraph;
   wrapOutputs(graph: TracedGraph, data: TypedData[]): TensorTree;
   checkConcrete(xs: readonly Tensor[]): OnnxTensor[];
@@ -158,6 +174,7 @@ export function compileFunction<O extends TensorTree>(host: TraceHost, fn: (...x
   const cache = new Map<string, TracedGraph>();
   let traces = 0;
   const call = (...inputs: Tensor[]): O => {
+    if (host.isTracing(inputs)) return fn(...inputs);
     const xs = host.checkConcrete(inputs);
     const key = signature(xs);
     let graph = cache.get(key);
@@ -167,6 +184,7 @@ export function compileFunction<O extends TensorTree>(host: TraceHost, fn: (...x
     }
     if (!graph) {
       graph = host.trace(fn, xs, options);
+      graph.releaseModel();
       traces++;
       cache.set(key, graph);
     }
@@ -182,4 +200,16 @@ export function compileFunction<O extends TensorTree>(host: TraceHost, fn: (...x
       },
     },
   }) as CompiledFunction<O>;
+}
+
+/**
+ * `fn` compiled where the engine can trace (onnx), `fn` itself elsewhere (tfjs runs it
+ * eagerly): sampling loops call this once per step function and stay engine-agnostic.
+ *
+ * @example const step = compileIfSupported(F, (x, k, v) => backbone.step(x, k, v), { weights: 'feed' });
+ */
+export function compileIfSupported<O extends TensorTree>(engine: object, fn: (...xs: Tensor[]) => O, options: CompileOptions = {}): CompiledFunction<O> {
+  const compile = (engine as { compile?: (f: typeof fn, o: CompileOptions) => CompiledFunction<O> }).compile;
+  if (typeof compile === 'function') return compile.call(engine, fn, options);
+  return Object.defineProperties((...xs: Tensor[]) => fn(...xs), { sessions: { value: 0 }, traces: { value: 0 }, dispose: { value: () => undefined } }) as CompiledFunction<O>;
 }
