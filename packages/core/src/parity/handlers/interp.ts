@@ -31,4 +31,4 @@ export const bicubicUpHandler: ParityHandler = {
   run: (c, engine) => resizeEach(c, engine, 'bicubic', (p, H) => ({ input: `x.p${p}`, size: H })),
 };
 
-export const coreParityHandlers: ParityHandler[] = [areaDownHandler, bicubicUpHandler];
+
