@@ -43,3 +43,4 @@ export * from './engine/pyramid';
 export * from './backbones/mae/index';
 export * from './backbones/adaln/index';
 export * from './sampler/sampler';
+export * from './generator/weights';

@@ -45,6 +45,8 @@ export interface SampleTokensOptions {
 }
 
 export class DiffusionHead implements Head {
+  /** MAR and FAR store the head as `diffloss.*` in their transformer checkpoints. */
+  readonly weightPrefix = 'diffloss.';
   readonly id = 'head/diffusion';
   readonly module: DiffLossModule;
   readonly trainDiffusion: GaussianDiffusion;

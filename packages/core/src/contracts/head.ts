@@ -64,6 +64,11 @@ export interface Head {
   readonly id: string;
   readonly module: Module;
   /**
+   * Prefix of this head's keys inside the official transformer checkpoint, where the head
+   * is stored beside the backbone (MAR/FAR: `diffloss.`; VAR: none).
+   */
+  readonly weightPrefix?: string;
+  /**
    * A composed head for the continuous residual that discrete tokens leave (HART: the
    * residual diffusion at the last scale), configured inside this head's options.
    */

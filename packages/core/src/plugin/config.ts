@@ -6,23 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { TesseraError } from '../errors';
+import { samplerSettingsSchema } from '../sampler/sampler';
 
 export const slotSchema = z.object({
   use: z.string().min(1),
   options: z.record(z.unknown()).default({}),
-}).strict();
-
-export const samplingSchema = z.object({
-  cfg: z.number().min(0).default(1),
-  cfgSchedule: z.enum(['constant', 'linear']).default('linear'),
-  temperature: z.number().positive().default(1),
-  temperatureSchedule: z.enum(['constant', 'linear']).default('constant'),
-  topK: z.number().int().positive().nullable().default(null),
-  topP: z.number().gt(0).max(1).nullable().default(null),
-  greedy: z.boolean().default(false),
-  smooth: z.boolean().default(false),
-  /** Denoising steps of a diffusion head (`"100"`, `"ddim25"`); null keeps the head's own setting. */
-  diffusionSteps: z.string().nullable().default(null),
 }).strict();
 
 export const configSchema = z.object({
@@ -33,13 +21,13 @@ export const configSchema = z.object({
   direction: slotSchema,
   head: slotSchema,
   backbone: slotSchema,
-  sampling: samplingSchema.default({}),
+  /** Sampler defaults of this generator (the sampler's own schema). */
+  sampling: samplerSettingsSchema.default({}),
   /** Trainer settings; validated by the trainer that reads them. */
   training: z.record(z.unknown()).default({}),
 }).strict();
 
 export type SlotConfig = z.output<typeof slotSchema>;
-export type SamplingConfig = z.output<typeof samplingSchema>;
 export type GeneratorConfig = z.output<typeof configSchema>;
 
 /** Formats a zod error as one line: `file` at `json.path`: message. */
