@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { Engine, HostTensor, isTesseraError, ReplayDraws, Rng, TfjsEngine, toFloat32 } from '@tessera/core';
+import { Engine, HostTensor, ReplayDraws, Rng, TfjsEngine, toFloat32 } from '@tessera/core';
 import { CategoricalHead, categoricalHeadOptions, CategoricalHeadOptions } from '@tessera/head-categorical';
 import { casesOfKind, firstOutOfTolerance } from './fixtures';
+import { expectCode } from '../helpers';
 
 const C = 4;
 const V = 5;
@@ -32,16 +33,6 @@ function handLogits(w: Map<string, number[]>, x: number[], c: number[]): number[
   return linear(w.get('head.weight')!, w.get('head.bias')!, h, V);
 }
 
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e), String(e)).to.equal(true);
-    expect((e as { code: string }).code).to.equal(code);
-    return;
-  }
-  expect.fail(`expected a TesseraError ${code}`);
-}
 
 describe('head-categorical head', () => {
   let F: Engine;

@@ -1,25 +1,16 @@
 import { expect } from 'chai';
-import { isTesseraError, ReplayDraws, RecordedDraw } from '@tessera/core';
+import { ReplayDraws, RecordedDraw } from '@tessera/core';
 import {
   applyTemperature_, argmaxRows, cfgAt, drawByExponentialRace, gumbelSmoothWeights, mixGuidance, sampleTokens_, smoothTau,
   softmaxRows, stepRatio, topKFilter_, topPFilter_,
 } from '@tessera/head-categorical';
+import { expectCode } from '../helpers';
 
 const NEG = -Infinity;
 const rows = (...xs: number[][]): Float32Array => Float32Array.from(xs.flat());
 const logs = (...ps: number[]): number[] => ps.map(Math.log);
 const draw = (name: string, shape: number[], values: number[]): RecordedDraw => ({ name, tensor: { dtype: 'float32', shape, data: Float32Array.from(values) } });
 
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e), String(e)).to.equal(true);
-    expect((e as { code: string }).code).to.equal(code);
-    return;
-  }
-  expect.fail(`expected a TesseraError ${code}`);
-}
 
 describe('head-categorical sampling', () => {
   describe('topKFilter_', () => {

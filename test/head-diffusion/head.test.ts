@@ -1,6 +1,7 @@
 import { expect } from 'chai';
-import { DrawSource, Engine, HostTensor, isTesseraError, ReplayDraws, Rng, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
+import { DrawSource, Engine, HostTensor, ReplayDraws, Rng, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
 import plugin, { DiffusionHead, diffusionHeadOptionsSchema, DiffusionHeadOptionsInput, stepsForLevel } from '@tessera/head-diffusion';
+import { expectCode } from '../helpers';
 
 const C = 4;
 const Z = 8;
@@ -19,16 +20,6 @@ class CountingDraws implements DrawSource {
   multinomial(w: Float32Array, r: number, c: number, n: number): Int32Array { return this.inner.multinomial(w, r, c, n); }
 }
 
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e), String(e)).to.equal(true);
-    expect((e as { code: string }).code).to.equal(code);
-    return;
-  }
-  expect.fail(`expected a TesseraError ${code}`);
-}
 
 /** A head with small random weights everywhere (the official init zeroes the output layers, which would make CFG a no-op). */
 function randomHead(engine: Engine, extra: DiffusionHeadOptionsInput = {}, seed = 1): DiffusionHead {

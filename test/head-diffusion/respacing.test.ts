@@ -1,17 +1,7 @@
 import { expect } from 'chai';
-import { isTesseraError } from '@tessera/core';
 import { roundHalfEven, spaceTimesteps } from '@tessera/head-diffusion';
+import { expectCode } from '../helpers';
 
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e), String(e)).to.equal(true);
-    expect((e as { code: string }).code).to.equal(code);
-    return;
-  }
-  expect.fail(`expected a TesseraError ${code}`);
-}
 
 describe('head-diffusion respacing', () => {
   it('rounds half to even like Python', () => {

@@ -1,8 +1,9 @@
 /** The msvq Tokenizer: options, plugin wiring, encode/decode, the multi-scale view, hybrid tokens, training (packages/tokenizer-msvq/src/tokenizer.ts, options.ts, index.ts). */
 import { expect } from 'chai';
 import { container } from 'tsyringe';
-import { type DiscreteTokens, type Engine, ENGINE, Rng, SeededDraws, type Tensor, TfjsEngine, TOKENIZER, isTesseraError } from '@tessera/core';
+import { type DiscreteTokens, type Engine, ENGINE, Rng, SeededDraws, type Tensor, TfjsEngine, TOKENIZER } from '@tessera/core';
 import plugin, { MsvqTokenizer, msvqOptionsSchema, type MsvqOptions } from '@tessera/tokenizer-msvq';
+import { expectCode as expectError } from '../helpers';
 
 const TINY = { ch: 32, chMult: [1, 2], numResBlocks: 1, zChannels: 4, vocabSize: 16, patchNums: [1, 2, 4], resolution: 8 };
 
@@ -24,15 +25,6 @@ function maxAbsDiff(F: Engine, a: Tensor, b: Tensor): number {
   return m;
 }
 
-function expectError(fn: () => unknown, code: Parameters<typeof isTesseraError>[1]): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e, code), String(e)).to.equal(true);
-    return;
-  }
-  expect.fail(`expected ${code}`);
-}
 
 describe('tokenizer-msvq tokenizer', () => {
   let F: Engine;

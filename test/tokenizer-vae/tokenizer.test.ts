@@ -1,21 +1,12 @@
 /** The `vae` tokenizer and plugin (packages/tokenizer-vae/src/tokenizer.ts, index.ts, options.ts). */
 import { expect } from 'chai';
 import { container as rootContainer } from 'tsyringe';
-import { type Engine, ENGINE, isTesseraError, Rng, SeededDraws, TfjsEngine, TOKENIZER, type Tensor, type Tokenizer } from '@tessera/core';
+import { type Engine, ENGINE, Rng, SeededDraws, TfjsEngine, TOKENIZER, type Tensor, type Tokenizer } from '@tessera/core';
 import vaePlugin, { plugin, VaeTokenizer, vaeOptionsSchema } from '@tessera/tokenizer-vae';
+import { expectCode as expectError } from '../helpers';
 
 const tinyOptions = { embedDim: 4, baseChannels: 32, channelMultipliers: [1, 2], resBlocksPerLevel: 1, resolution: 8, encoderAttentionResolutions: [4] };
 
-function expectError(fn: () => unknown, code: string): Record<string, unknown> {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e), String(e)).to.equal(true);
-    expect((e as { code: string }).code).to.equal(code);
-    return (e as { data: Record<string, unknown> }).data;
-  }
-  return expect.fail(`expected a ${code} error`);
-}
 
 describe('tokenizer-vae tokenizer', () => {
   let F: Engine;
@@ -76,7 +67,7 @@ describe('tokenizer-vae tokenizer', () => {
     const err = F.tidy(() => maxAbs(latent, F.mul(t.module.encode(x).mean, 0.5)));
     expect(err).to.equal(0);
     const sampling = new VaeTokenizer(F, vaeOptionsSchema.parse(tinyOptions));
-    expect(expectError(() => sampling.encode(x), 'USAGE')).to.include({ option: 'sampleLatents' });
+    expect(expectError(() => sampling.encode(x), 'USAGE').data).to.include({ option: 'sampleLatents' });
     F.dispose([x, latent]);
     t.module.dispose();
   });
@@ -84,10 +75,10 @@ describe('tokenizer-vae tokenizer', () => {
   it('rejects bad images, discrete tokens and wrong latent widths', () => {
     const t = new VaeTokenizer(F, vaeOptionsSchema.parse({ ...tinyOptions, sampleLatents: false }));
     const odd = F.zeros([1, 3, 5, 8]);
-    expect(expectError(() => t.encode(odd), 'SHAPE_MISMATCH')).to.include({ stride: 2 });
-    expect(expectError(() => t.decode({ kind: 'discrete', indices: [] }), 'PLUGIN_INCOMPATIBLE')).to.include({ got: 'discrete' });
+    expect(expectError(() => t.encode(odd), 'SHAPE_MISMATCH').data).to.include({ stride: 2 });
+    expect(expectError(() => t.decode({ kind: 'discrete', indices: [] }), 'PLUGIN_INCOMPATIBLE').data).to.include({ got: 'discrete' });
     const wide = F.zeros([1, 5, 4, 4]);
-    expect(expectError(() => t.decode({ kind: 'continuous', latent: wide }), 'SHAPE_MISMATCH')).to.include({ expected: 4, got: 5 });
+    expect(expectError(() => t.decode({ kind: 'continuous', latent: wide }), 'SHAPE_MISMATCH').data).to.include({ expected: 4, got: 5 });
     expectError(() => new VaeTokenizer(F, vaeOptionsSchema.parse({ ...tinyOptions, resolution: 9 })), 'CONFIG_INVALID');
     F.dispose([odd, wide]);
   });

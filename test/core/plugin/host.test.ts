@@ -3,8 +3,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { API_VERSION, BACKBONE, definePlugin, isTesseraError, PluginHost, TesseraError } from '@tessera/core';
+import { API_VERSION, BACKBONE, definePlugin, PluginHost } from '@tessera/core';
 import { REPO } from '../../paths';
+import { expectCode as expectError } from '../../helpers';
 
 /** Writes a throwaway npm package exporting a plugin built with core's definePlugin. */
 function fakePackage(root: string, name: string, body: string): void {
@@ -15,16 +16,6 @@ function fakePackage(root: string, name: string, body: string): void {
   writeFileSync(path.join(dir, 'index.js'), `const { definePlugin, TOKENIZER, HEAD, DIRECTION, BACKBONE } = require(${corePath});\nconst { z } = require(${JSON.stringify(require.resolve('zod'))});\n${body}`);
 }
 
-function expectError(fn: () => unknown, code: string): TesseraError {
-  try {
-    fn();
-  } catch (e) {
-    expect(isTesseraError(e), String(e)).to.equal(true);
-    expect((e as TesseraError).code).to.equal(code);
-    return e as TesseraError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe('core/plugin/host', () => {
   let root: string;
