@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { CLI, FIXTURES, REPO } from '../paths';
@@ -77,16 +77,27 @@ describe('cli', () => {
   });
 
   it('validates configs: JSON path of a wrong option type, both plugins of an incompatible pair', () => {
-    const names = { tokenizer: 'vae', direction: 'scale', head: 'categorical', backbone: 'adaln' };
-    const plugins = JSON.parse(tessera(['plugins', '--json']).stdout) as { kind: string; name: string; error?: string }[];
-    const ok = (k: string, n: string) => plugins.some((p) => p.kind === k && p.name === n && !p.error);
-    if (!Object.entries(names).every(([k, n]) => ok(k, n))) return; // the built-ins are not all present yet
-    const cfg = { name: 'bad', tokenizer: { use: 'vae' }, direction: { use: 'scale' }, head: { use: 'categorical' }, backbone: { use: 'adaln' } };
-    const file = path.join(tmp, 'incompatible.json');
-    writeFileSync(file, JSON.stringify(cfg));
-    const r = tessera(['config', 'validate', file]);
-    expect(r.code).to.equal(2);
-    expect(r.stderr).to.match(/^PLUGIN_INCOMPATIBLE/).and.to.contain('head/categorical').and.to.contain('tokenizer/vae');
-    copyFileSync(file, path.join(tmp, 'copy.json'));
+    const write = (name: string, cfg: unknown): string => {
+      const file = path.join(tmp, name);
+      writeFileSync(file, JSON.stringify(cfg));
+      return file;
+    };
+    const good = { name: 'ok', tokenizer: { use: 'msvq', options: { vocabSize: 16 } }, direction: { use: 'scale' }, head: { use: 'categorical' }, backbone: { use: 'adaln' } };
+    const ok = tessera(['config', 'validate', write('good.json', good)]);
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.stdout).to.contain('head/categorical').and.to.contain('defaulted');
+
+    const wrongType = tessera(['config', 'validate', write('wrong-type.json', { ...good, head: { use: 'categorical', options: { temperature: 'hot' } } })]);
+    expect(wrongType.code).to.equal(2);
+    expect(wrongType.stderr.trim().split('\n')).to.have.length(1);
+    expect(wrongType.stderr).to.match(/^CONFIG_INVALID/).and.to.contain('head.options.temperature');
+
+    const incompatible = tessera(['config', 'validate', write('incompatible.json', { ...good, tokenizer: { use: 'vae' } })]);
+    expect(incompatible.code).to.equal(2);
+    expect(incompatible.stderr).to.match(/^PLUGIN_INCOMPATIBLE/).and.to.contain('head/categorical').and.to.contain('tokenizer/vae').and.to.contain('discrete');
+
+    const missing = tessera(['config', 'validate', path.join(tmp, 'nope.json')]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.match(/^CONFIG_NOT_FOUND/);
   });
 });

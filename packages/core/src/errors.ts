@@ -22,8 +22,10 @@ export const ERROR_CODES = {
   ENGINE_UNAVAILABLE: 'a requested engine or backend cannot be loaded',
   OP_UNSUPPORTED: 'an engine does not implement an op',
   IMAGE_INVALID: 'an image file cannot be decoded',
+  DATASET_INVALID: 'a dataset folder or file is missing, truncated or malformed',
   FILE_NOT_FOUND: 'an input file does not exist',
   USAGE: 'a command was called with bad arguments',
+  TRAINING_DIVERGED: 'training produced a non-finite loss or gradient; the last good checkpoint is kept',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -32,7 +34,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 const INPUT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'PLUGIN_NOT_FOUND', 'PLUGIN_INVALID', 'PLUGIN_API_MISMATCH',
   'PLUGIN_INCOMPATIBLE', 'CHECKPOINT_CORRUPT', 'CHECKPOINT_UNSUPPORTED', 'CHECKPOINT_MISMATCH',
-  'PICKLE_FORBIDDEN_GLOBAL', 'MANIFEST_INVALID', 'IMAGE_INVALID', 'FILE_NOT_FOUND', 'USAGE',
+  'PICKLE_FORBIDDEN_GLOBAL', 'MANIFEST_INVALID', 'IMAGE_INVALID', 'DATASET_INVALID', 'FILE_NOT_FOUND', 'USAGE',
 ]);
 
 export interface TesseraErrorOptions {
