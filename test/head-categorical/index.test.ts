@@ -10,6 +10,7 @@ describe('head-categorical plugin', () => {
     expect(plugin.kind).to.equal('head');
     expect(plugin.options.parse({})).to.deep.equal({
       width: 1024, vocab: 4096, adaLN: true, norm: 'layer', normEps: 1e-6, labelSmoothing: 0, temperature: 1, topK: null, topP: null, residual: null,
+      residualTraining: { topK: 600, topP: 0.96 },
     });
   });
 

@@ -10,6 +10,11 @@ import { formatPlugins, pluginsReport } from './commands/plugins';
 import { validateConfig } from './commands/config';
 import { inspectWeights } from './commands/inspect';
 import { parityCommand } from './commands/parity';
+import { trainCommand, type TrainFlags } from './commands/train';
+import { sampleCommand, type SampleFlags } from './commands/sample';
+import { editCommand, type EditFlags } from './commands/edit';
+import { reconstructCommand, type ReconstructFlags } from './commands/reconstruct';
+import { exportCommand, type ExportFlags } from './commands/export';
 
 const write = (s: string): void => {
   process.stdout.write(`${s}\n`);
@@ -63,6 +68,92 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'machine-readable output')
     .action(async (dirs: string[], o: { engine: string; kinds?: string; json?: boolean }) => {
       setExit(await parityCommand(dirs, o, createHost(), write));
+    });
+
+  const CFG_HELP = 'guidance scale s of s·cond − (s−1)·uncond, 1 = none (MAR/FAR cfg = s; VAR/HART cfg c = s − 1: VAR cfg 1.5 is --cfg 2.5)';
+  const weightOptions = (c: Command): Command => c
+    .option('--weights <file>', 'transformer weights: backbone + head in the official layout (var_d16.pth, checkpoint-last.pth)')
+    .option('--key <key>', "nested dict of a torch --weights file (model_ema) or name prefix of a safetensors one; default: the config's weights note")
+    .option('--tokenizer-weights <file>', 'tokenizer weights (vae_ch160v4096z32.pth, kl16.ckpt)')
+    .option('--tokenizer-key <key>', 'nested dict or name prefix of --tokenizer-weights')
+    .option('--random-weights', 'random weights (seeded by --seed) for the modules no file sets')
+    .option('--engine <engine>', 'tfjs or onnx', 'tfjs');
+  const samplingOptions = (c: Command): Command => c
+    .option('--class <c...>', 'class labels (null = unconditional), cycled to --n; default: classes drawn from --seed')
+    .option('--cfg <s>', CFG_HELP)
+    .option('--cfg-schedule <schedule>', 'constant or linear (the direction\'s own ramp)')
+    .option('--top-k <k>', 'keep the k most likely codes (categorical heads); none = off')
+    .option('--top-p <p>', 'nucleus mass (categorical heads); none = off')
+    .option('--temperature <t>', 'sampling temperature')
+    .option('--diffusion-steps <steps>', 'respacing of diffusion heads (100, ddim25)')
+    .option('--seed <n>', 'seed of the sampling draws (and of random weights)', '0');
+
+  samplingOptions(weightOptions(program.command('sample')
+    .description('sample class-conditional images into a labelled PNG grid; --dry-run prints parameter counts per module')
+    .requiredOption('--config <file>', 'generator config, e.g. configs/var-d16.json')))
+    .option('--n <n>', 'number of images (default: the number of --class values, else 16)')
+    .option('--batch <b>', 'images per batch (default all)')
+    .option('--out <file>', 'PNG grid; the resolved config goes beside it (grid.config.json)', 'grid.png')
+    .option('--dry-run', 'build every module with lazy random weights and print parameter counts (nothing allocated)')
+    .option('--json', 'with --dry-run: machine-readable counts')
+    .action(async (o: SampleFlags) => {
+      await sampleCommand(createHost(), o, write);
+    });
+
+  samplingOptions(weightOptions(program.command('edit')
+    .description("VAR's zero-shot in-painting / out-painting: regenerate the tokens under the white part of --mask")
+    .requiredOption('--config <file>', 'next-scale generator config with a discrete multi-scale tokenizer, e.g. configs/var-d16.json')))
+    .requiredOption('--image <file>', 'image to edit (resized and center-cropped to the tokenizer resolution)')
+    .requiredOption('--mask <file>', 'mask image, same framing: white = regenerate, black = keep')
+    .requiredOption('--out <file>', 'edited PNG; the resolved config goes beside it')
+    .action(async (o: EditFlags) => {
+      await editCommand(createHost(), o, write);
+    });
+
+  program.command('reconstruct <images...>')
+    .description("encode and decode images with a tokenizer; writes PNGs and prints PSNR per image")
+    .requiredOption('--config <file>', 'tokenizer config (configs/tokenizers/*.json) or a generator config')
+    .option('--weights <file>', 'tokenizer weights (vae_ch160v4096z32.pth, kl16.ckpt)')
+    .option('--key <key>', "nested dict (torch) or name prefix (safetensors) of --weights; default: the config's weights note")
+    .option('--random-weights', 'random weights seeded by --seed')
+    .option('--seed <n>', 'seed of random weights and of stochastic encoders', '0')
+    .option('--engine <engine>', 'tfjs or onnx', 'tfjs')
+    .requiredOption('--out <dir>', 'output folder')
+    .action(async (images: string[], o: ReconstructFlags) => {
+      await reconstructCommand(createHost(), images, o, write);
+    });
+
+  program.command('export')
+    .description('ONNX graphs of a generator (decoder, backbone steps, head) and a JSON of the sampling loop that drives them')
+    .requiredOption('--config <file>', 'generator config (JSON)')
+    .option('--weights <file>', 'transformer weights (backbone + head, official layout)')
+    .option('--key <key>', 'nested dict (torch) or name prefix (safetensors) of --weights')
+    .option('--tokenizer-weights <file>', 'tokenizer weights')
+    .option('--tokenizer-key <key>', 'nested dict or name prefix of --tokenizer-weights')
+    .option('--random-weights', 'random weights (seeded by --seed) for modules without a file')
+    .option('--seed <n>', 'seed of random weights', '0')
+    .requiredOption('--out <dir>', 'export folder (replaced atomically)')
+    .option('--batch <n>', 'images per run of the graphs', '1')
+    .option('--cfg [scale]', 'export classifier-free guidance rows; optionally the guidance scale')
+    .option('--json', 'machine-readable summary')
+    .action(async (o: ExportFlags) => {
+      await exportCommand(createHost(), o, write);
+    });
+
+  program.command('train')
+    .description('train a generator (or its tokenizer) on an image folder or IDX data; checkpoints, metrics.jsonl and sample grids go to --out')
+    .requiredOption('--config <file>', 'generator config with a `training` section, e.g. configs/var-tiny.json')
+    .requiredOption('--data <path>', 'IDX folder (Fashion-MNIST) or image folder (one subfolder per class)')
+    .option('--steps <n>', 'optimisation steps (default: the config\'s training.steps)')
+    .option('--batch <b>', 'images per step (default: the config\'s training.batchSize)')
+    .option('--out <dir>', 'run folder (default runs/<config name>)')
+    .option('--resume', 'continue from the newest checkpoint in --out')
+    .option('--target <target>', 'generator (the transformer) or tokenizer', 'generator')
+    .option('--tokenizer-weights <file>', 'trained tokenizer: a weights file or a run folder of --target tokenizer')
+    .option('--random-tokenizer', 'train the generator on the codes of a randomly initialised tokenizer')
+    .option('--seed <n>', 'seed of initialisation, data order and training draws (default: training.seed)')
+    .action(async (o: TrainFlags) => {
+      await trainCommand(createHost(), o, write);
     });
 
   return program;

@@ -11,7 +11,7 @@
  * HART: at the last scale a composed residual head (`head.residual`) samples the
  * continuous residual from `backbone.residualCondition(hidden, codes)`, and the map that
  * is accumulated is codes + residual. Editing (spec var.md §9, edit.ts): kept positions
- * take the edited image's codes. Teacher forcing: teacher-forcing.ts.
+ * take the edited image's codes. Teacher forcing: teacher-forcing.ts (HART's: hart-training.ts).
  */
 import { TesseraError } from '@tessera/core';
 import type {
@@ -20,6 +20,7 @@ import type {
 } from '@tessera/core';
 import { scaleKeepMask, type ScaleEdit } from './edit';
 import type { ScaleDirectionOptions } from './options';
+import { hartTrainingExample } from './hart-training';
 import { mapToRows, ProgressiveStage, requirePyramid, rowsToMap, teacherForcingExample } from './teacher-forcing';
 
 const SUBJECT = 'direction/scale';
@@ -92,8 +93,18 @@ export class ScaleDirection implements Direction<ScaleState> {
     this.stage = stage;
   }
 
-  trainingExample(tokens: Tokens, tokenizer: Tokenizer, _draws: DrawSource): TrainingExample {
-    return teacherForcingExample(this.F, tokens, tokenizer, this.patchNums(tokenizer), this.stage);
+  /**
+   * VAR's teacher-forced example; with hybrid tokens (a residual) or `lastScaleMasking`,
+   * HART's (hart-training.ts: the residual target, the masked last scale).
+   */
+  trainingExample(tokens: Tokens, tokenizer: Tokenizer, draws: DrawSource): TrainingExample {
+    const pns = this.patchNums(tokenizer);
+    const hart = this.options.lastScaleMasking || (tokens.kind === 'discrete' && tokens.residual !== undefined);
+    if (hart && this.stage) {
+      throw new TesseraError('USAGE', 'progressive training (a VAR stage) cannot combine with HART training (a residual or `lastScaleMasking`), which trains the last scale; clear the stage with `setProgressiveStage(null)`', { subject: SUBJECT });
+    }
+    const ex = teacherForcingExample(this.F, tokens, tokenizer, pns, this.stage);
+    return hart ? hartTrainingExample(this.F, ex, tokens, tokenizer, pns, this.options.lastScaleMasking ? draws : undefined) : ex;
   }
 
   init(ctx: SamplingContext, options: ScaleInitOptions = {}): ScaleState {

@@ -18,6 +18,7 @@ import { hartInferHandler } from './parity-hart';
 export * from './direction';
 export * from './edit';
 export * from './options';
+export { disposeExample, drawLastScaleMask, hartTrainingExample, maskedCount, maskLastScale, residualTarget, type LastScaleMask } from './hart-training';
 export { levelsOf, mapToRows, rowsToMap, pyramidTeacherForcing, teacherForcingExample, type ProgressiveStage } from './teacher-forcing';
 export { scaleParityHandlers } from './parity-var';
 export { hartInferHandler } from './parity-hart';

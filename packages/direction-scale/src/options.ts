@@ -2,7 +2,8 @@
  * Options of direction `scale` (next-scale prediction, VAR / HART). Defaults are VAR's:
  * the scale list comes from the tokenizer's multi-scale quantizer, guidance at the last
  * scale uses its own ratio, and the sampler's top-k applies at every scale. HART presets
- * set `lastScaleGuidance: 'previous'` and `hartTopK: true` (spec/hart.md quirks Q2, Q3).
+ * set `lastScaleGuidance: 'previous'` and `hartTopK: true` (spec/hart.md quirks Q2, Q3),
+ * and train with `lastScaleMasking: true` (§4.7).
  */
 import { z } from 'zod';
 
@@ -27,6 +28,12 @@ export const scaleDirectionOptions = z.object({
    * which replaces the sampler's `topK` (quirk Q3).
    */
   hartTopK: z.boolean().default(false),
+  /**
+   * HART training: mask a random share of the last scale MAR-style (a truncated-normal
+   * rate on [0.5, 1], at most N − 32 positions, spec/hart.md §4.7) and train on the rest.
+   * HART presets turn it on; off, every position is trained (VAR).
+   */
+  lastScaleMasking: z.boolean().default(false),
 }).strict();
 
 export type ScaleDirectionOptions = z.output<typeof scaleDirectionOptions>;

@@ -13,10 +13,11 @@
  * `sampling.ts` (logits are read to the host there).
  */
 import {
-  Engine, Head, HeadInput, HeadSample, HeadSampleOptions, HeadTarget, init, Initializer, LayerNorm, Module, Parameter,
+  compileIfSupported, CompiledFunction, Engine, Head, HeadInput, HeadObserver, HeadSample, HeadSampleOptions, HeadTarget, init, Initializer, LayerNorm, Module, Parameter,
   Tensor, TesseraError, DrawSource,
 } from '@tessera/core';
 import { crossEntropy, weightedMean } from './loss';
+import { residualLoss } from './residual-loss';
 import type { CategoricalHeadOptions } from './options';
 import { mixGuidance, sampleTokens_ } from './sampling';
 
@@ -140,6 +141,7 @@ export interface CategoricalSampleOptions extends HeadSampleOptions {
 export class CategoricalHead implements Head {
   readonly id = SUBJECT;
   readonly module: CategoricalHeadModule;
+  private readonly compiledLogits = new Map<string, CompiledFunction<Tensor>>();
 
   /** `residual`: the composed head of the continuous residual (option `residual`), if any. */
   constructor(private readonly F: Engine, readonly options: CategoricalHeadOptions, readonly residual?: Head) {
@@ -151,11 +153,30 @@ export class CategoricalHead implements Head {
     return this.module.forward(input.z, input.cond);
   }
 
-  /** Weighted mean (Σ w·ℓ / Σ w) of the label-smoothed cross-entropy over all rows; scalar. */
-  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, _draws?: DrawSource): Tensor {
+  /** `logits` for sampling: one graph per row count on engines that trace (onnx), eager elsewhere. */
+  private sampleLogits(input: HeadInput): Tensor {
+    const key = input.cond ? 'cond' : 'plain';
+    let fn = this.compiledLogits.get(key);
+    if (!fn) {
+      fn = compileIfSupported(this.F, (z: Tensor, cond?: Tensor) => this.module.forward(z, cond), { weights: 'feed', name: 'categorical_logits' });
+      this.compiledLogits.set(key, fn);
+    }
+    return input.cond ? fn(input.z, input.cond) : fn(input.z);
+  }
+
+  /**
+   * Weighted mean (Σ w·ℓ / Σ w) of the label-smoothed cross-entropy over all rows; scalar.
+   * With a composed residual head (HART) the residual head's loss at `target.residual` is
+   * added (residual-loss.ts; needs `input.residualCondition` and `draws`). `observe` sees
+   * `ce` and the residual intermediates.
+   */
+  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws?: DrawSource, observe?: HeadObserver): Tensor {
     const F = this.F;
     if (!target.indices) {
       throw new TesseraError('SHAPE_MISMATCH', 'the categorical head trains on discrete targets: `target.indices` is missing', { subject: SUBJECT });
+    }
+    if (this.residual && !target.residual) {
+      throw new TesseraError('PLUGIN_INCOMPATIBLE', 'this head composes a residual head (option `residual`), but the training example carries no residual target; use tokenizer `msvq` with `hybrid: true`, or drop the `residual` option', { subject: SUBJECT });
     }
     const indices = target.indices;
     return F.tidy(() => {
@@ -164,7 +185,13 @@ export class CategoricalHead implements Head {
       const logits_NV = F.reshape(logits, [-1, V]); // [..., V] -> [N, V]
       const target_N = F.reshape(indices.dtype === 'int32' ? indices : F.cast(indices, 'int32'), [-1]);
       const ce_N = crossEntropy(F, logits_NV, target_N, this.options.labelSmoothing);
-      return weightedMean(F, ce_N, weights ? F.reshape(weights, [-1]) : undefined);
+      const ce = weightedMean(F, ce_N, weights ? F.reshape(weights, [-1]) : undefined);
+      observe?.('ce', { dtype: 'float32', shape: [], data: Float32Array.from(F.readSync(ce) as Float32Array) });
+      if (!this.residual || !target.residual) return ce;
+      if (!draws) throw new TesseraError('USAGE', 'the residual head\'s loss draws tokens and diffusion noise: pass `draws`', { subject: SUBJECT });
+      const residual = residualLoss(F, this.residual, input, logits_NV, target_N, target.residual, this.options.residualTraining, draws, observe);
+      observe?.('residual.loss', { dtype: 'float32', shape: [], data: Float32Array.from(F.readSync(residual) as Float32Array) });
+      return F.add(ce, residual);
     });
   }
 
@@ -178,7 +205,7 @@ export class CategoricalHead implements Head {
   sample(input: HeadInput, options: CategoricalSampleOptions): HeadSample {
     const F = this.F;
     const V = this.options.vocab;
-    const logits = this.logits(input);
+    const logits = this.sampleLogits(input);
     const lead = logits.shape.slice(0, -1);
     let x_RV: Float32Array;
     try {

@@ -29,6 +29,7 @@ export * from './head';
 export * from './loss';
 export * from './options';
 export * from './parity';
+export * from './residual-loss';
 export * from './sampling';
 
 export const plugin = definePlugin({

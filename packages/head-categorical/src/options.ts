@@ -26,6 +26,15 @@ export const categoricalHeadOptions = z.object({
     use: z.string().min(1),
     options: z.record(z.unknown()).default({}),
   }).strict().nullable().default(null),
+  /**
+   * HART training with `residual`: the last-scale tokens that condition the residual head
+   * are drawn from this head's logits with these filters (official: top-k 600, top-p 0.96;
+   * a top-k above `vocab` uses the ground-truth tokens instead, as the official fallback).
+   */
+  residualTraining: z.object({
+    topK: z.number().int().positive().default(600),
+    topP: z.number().gt(0).max(1).default(0.96),
+  }).strict().default({}),
 }).strict();
 
 export type CategoricalHeadOptions = z.output<typeof categoricalHeadOptions>;

@@ -92,11 +92,34 @@ export function topKFilter_(x_RV: Float32Array, V: number, k: number): Float32Ar
   for (let r = 0; r < x_RV.length / V; r++) {
     const o = r * V;
     row.set(x_RV.subarray(o, o + V));
-    row.sort(); // ascending; the k-th largest sits at V − k
-    const threshold = row[V - k];
+    const threshold = selectNth_(row, V - k); // the value a full ascending sort puts at V − k
     for (let v = 0; v < V; v++) if (x_RV[o + v] < threshold) x_RV[o + v] = -Infinity;
   }
   return x_RV;
+}
+
+/**
+ * The value at position `n` of `a` sorted ascending, by Hoare quickselect (reorders `a`;
+ * O(V) per row where a full sort is O(V log V)).
+ */
+function selectNth_(a: Float32Array, n: number): number {
+  let lo = 0, hi = a.length - 1;
+  while (hi > lo) {
+    const pivot = a[(lo + hi) >> 1];
+    let i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i]; a[i] = a[j]; a[j] = t;
+        i++; j--;
+      }
+    }
+    if (n <= j) hi = j;
+    else if (n >= i) lo = i;
+    else return a[n];
+  }
+  return a[n];
 }
 
 /**
@@ -113,14 +136,19 @@ export function topPFilter_(x_RV: Float32Array, V: number, p: number): Float32Ar
   const sorted = new Float32Array(V);
   for (let r = 0; r < x_RV.length / V; r++) {
     const o = r * V;
-    for (let v = 0; v < V; v++) order[v] = v;
-    order.sort((i, j) => x_RV[o + i] - x_RV[o + j] || i - j);
-    for (let v = 0; v < V; v++) sorted[v] = x_RV[o + order[v]];
-    const probs = softmaxRow(sorted);
+    // Entries already at −∞ (top-k) sort first with probability exactly 0: their
+    // cumulative sums stay 0 and they stay removed, so only the finite ones are sorted.
+    let n = 0;
+    for (let v = 0; v < V; v++) if (x_RV[o + v] !== -Infinity) order[n++] = v;
+    const live = order.subarray(0, n);
+    live.sort((i, j) => x_RV[o + i] - x_RV[o + j] || i - j);
+    const row = sorted.subarray(0, n);
+    for (let v = 0; v < n; v++) row[v] = x_RV[o + live[v]];
+    const probs = softmaxRow(row);
     let cumulative = 0; // torch's CPU cumsum accumulates float32 in double
-    for (let v = 0; v < V - 1; v++) {
+    for (let v = 0; v < n - 1; v++) {
       cumulative += probs[v];
-      if (f32(cumulative) <= threshold) x_RV[o + order[v]] = -Infinity;
+      if (f32(cumulative) <= threshold) x_RV[o + live[v]] = -Infinity;
     }
   }
   return x_RV;

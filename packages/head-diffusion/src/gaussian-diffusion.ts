@@ -14,8 +14,16 @@
 import { DrawSource, Engine, Tensor, TesseraError } from '@tessera/core';
 import { DiffusionSchedule } from './schedule';
 
-/** The denoiser: (x [N, C], original step per row) → [ε̂ | v] [N, 2C] (or ε̂ [N, C] with fixed variance). */
-export type Denoiser = (x_NC: Tensor, originalTimesteps: Int32Array) => Tensor;
+/**
+ * The denoiser: (x [N, C], original step per row) → [ε̂ | v] [N, 2C] (or ε̂ [N, C] with fixed
+ * variance). Steps are host integers, or an int32 tensor [N] inside a traced sampling step.
+ */
+export type Denoiser = (x_NC: Tensor, originalTimesteps: Int32Array | Tensor) => Tensor;
+
+/** Per-row steps of the (respaced) schedule: host integers, or an int32 tensor [N] (traced steps). */
+export type Steps = ArrayLike<number> | Tensor;
+
+const isTensor = (x: unknown): x is Tensor => !!x && typeof (x as Tensor).dtype === 'string' && Array.isArray((x as Tensor).shape);
 
 export type ReverseSampler = 'ddpm' | 'ddim';
 
@@ -47,15 +55,22 @@ export class GaussianDiffusion {
     return this.schedule.numTimesteps;
   }
 
-  /** `_extract_into_tensor`: table[t_n] per row, cast to float32, [N, 1]. */
-  extract(table: Float64Array, t: ArrayLike<number>): Tensor {
+  /**
+   * `_extract_into_tensor`: table[t_n] per row, cast to float32, [N, 1]. A step tensor
+   * gathers from the whole table cast to float32: the same values.
+   */
+  extract(table: Float64Array, t: Steps): Tensor {
+    if (isTensor(t)) return this.F.reshape(this.F.gather(this.F.tensor(Float32Array.from(table), [table.length]), t, 0), [t.shape[0], 1]);
     const out = new Float32Array(t.length);
     for (let n = 0; n < t.length; n++) out[n] = table[t[n]];
     return this.F.tensor(out, [t.length, 1]);
   }
 
-  originalTimesteps(t: ArrayLike<number>): Int32Array {
+  originalTimesteps(t: ArrayLike<number>): Int32Array;
+  originalTimesteps(t: Steps): Int32Array | Tensor;
+  originalTimesteps(t: Steps): Int32Array | Tensor {
     const map = this.schedule.timestepMap;
+    if (isTensor(t)) return this.F.gather(this.F.tensor(Int32Array.from(map), [map.length], 'int32'), t, 0);
     return Int32Array.from({ length: t.length }, (_, n) => {
       const i = t[n];
       if (!(i >= 0 && i < map.length)) throw new TesseraError('SHAPE_MISMATCH', `diffusion step ${i} is outside 0..${map.length - 1}`, { subject: 'head/diffusion' });
@@ -71,7 +86,7 @@ export class GaussianDiffusion {
   }
 
   /** Mean of q(x_{t−1} | x_t, x_0). */
-  qPosteriorMean(x0_NC: Tensor, xt_NC: Tensor, t: ArrayLike<number>): Tensor {
+  qPosteriorMean(x0_NC: Tensor, xt_NC: Tensor, t: Steps): Tensor {
     const F = this.F;
     const s = this.schedule;
     return F.tidy(() => F.add(F.mul(this.extract(s.posteriorMeanCoef1, t), x0_NC), F.mul(this.extract(s.posteriorMeanCoef2, t), xt_NC)));
@@ -86,7 +101,7 @@ export class GaussianDiffusion {
   }
 
   /** p_mean_variance from ε̂ and v (LEARNED_RANGE) or the FIXED_LARGE variance. */
-  meanVariance(eps_NC: Tensor, v_NC: Tensor | undefined, x_NC: Tensor, t: ArrayLike<number>, clipDenoised: boolean): MeanVariance {
+  meanVariance(eps_NC: Tensor, v_NC: Tensor | undefined, x_NC: Tensor, t: Steps, clipDenoised: boolean): MeanVariance {
     const F = this.F;
     const s = this.schedule;
     return F.tidy(() => {
@@ -108,7 +123,7 @@ export class GaussianDiffusion {
   }
 
   /** p_mean_variance with the model called on (x, t). */
-  pMeanVariance(model: Denoiser, x_NC: Tensor, t: ArrayLike<number>, clipDenoised: boolean): MeanVariance & { modelOutput: Tensor } {
+  pMeanVariance(model: Denoiser, x_NC: Tensor, t: Steps, clipDenoised: boolean): MeanVariance & { modelOutput: Tensor } {
     const F = this.F;
     return F.tidy(() => {
       const modelOutput = model(x_NC, this.originalTimesteps(t));
@@ -126,9 +141,29 @@ export class GaussianDiffusion {
     return F.tidy(() => {
       const out = this.pMeanVariance(model, x_NC, t, options.clipDenoised);
       const noise = F.tensor(draws.normal(x_NC.shape, 'diffusion p_sample noise'), x_NC.shape);
-      const nonzero = F.tensor(Float32Array.from(t, (i) => (i !== 0 ? 1 : 0)), [t.length, 1]);
-      const sample = F.add(out.mean, F.mul(F.mul(F.mul(nonzero, F.exp(F.mul(out.logVariance, 0.5))), noise), options.temperature));
-      return { ...out, sample };
+      return { ...out, sample: this.ddpmUpdate(out, t, noise, options.temperature) };
+    });
+  }
+
+  /** μ + [t ≠ 0]·exp(½ logσ²)·n·temperature; a traced step passes the temperature as a tensor [1]. */
+  private ddpmUpdate(out: MeanVariance, t: Steps, noise_NC: Tensor, temperature: number | Tensor): Tensor {
+    const F = this.F;
+    const nonzero = isTensor(t)
+      ? F.reshape(F.cast(F.greater(t, 0), 'float32'), [t.shape[0], 1])
+      : F.tensor(Float32Array.from(t, (i) => (i !== 0 ? 1 : 0)), [t.length, 1]);
+    return F.add(out.mean, F.mul(F.mul(F.mul(nonzero, F.exp(F.mul(out.logVariance, 0.5))), noise_NC), temperature));
+  }
+
+  /**
+   * One reverse step with every per-step value a tensor, the body of a traced sampling
+   * step: `t_N` int32 steps, `noise_NC` the step's draw (unused by DDIM, which still
+   * draws it), `temperature_1` [1]. Same arithmetic as `pSample` / `ddimSample`.
+   */
+  reverseStep(model: Denoiser, x_NC: Tensor, t_N: Tensor, noise_NC: Tensor, temperature_1: Tensor, clipDenoised: boolean, sampler: ReverseSampler): Tensor {
+    const F = this.F;
+    return F.tidy(() => {
+      const out = this.pMeanVariance(model, x_NC, t_N, clipDenoised);
+      return sampler === 'ddim' ? this.ddimUpdate(out, x_NC, t_N) : this.ddpmUpdate(out, t_N, noise_NC, temperature_1);
     });
   }
 
@@ -139,12 +174,17 @@ export class GaussianDiffusion {
     return F.tidy(() => {
       const out = this.pMeanVariance(model, x_NC, t, options.clipDenoised);
       draws.normal(x_NC.shape, 'diffusion ddim noise');
-      const eps = F.div(F.sub(F.mul(this.extract(s.sqrtRecipAlphasCumprod, t), x_NC), out.predXstart), this.extract(s.sqrtRecipm1AlphasCumprod, t));
-      const sqrtPrev = this.extract(s.alphasCumprodPrev.map(Math.sqrt), t);
-      const sqrtOneMinusPrev = this.extract(s.alphasCumprodPrev.map((a) => Math.sqrt(1 - a)), t);
-      const sample = F.add(F.mul(out.predXstart, sqrtPrev), F.mul(sqrtOneMinusPrev, eps));
-      return { ...out, sample };
+      return { ...out, sample: this.ddimUpdate(out, x_NC, t) };
     });
+  }
+
+  private ddimUpdate(out: MeanVariance, x_NC: Tensor, t: Steps): Tensor {
+    const F = this.F;
+    const s = this.schedule;
+    const eps = F.div(F.sub(F.mul(this.extract(s.sqrtRecipAlphasCumprod, t), x_NC), out.predXstart), this.extract(s.sqrtRecipm1AlphasCumprod, t));
+    const sqrtPrev = this.extract(s.alphasCumprodPrev.map(Math.sqrt), t);
+    const sqrtOneMinusPrev = this.extract(s.alphasCumprodPrev.map((a) => Math.sqrt(1 - a)), t);
+    return F.add(F.mul(out.predXstart, sqrtPrev), F.mul(sqrtOneMinusPrev, eps));
   }
 
   /**

@@ -12,7 +12,7 @@
  * predicts the continuous residual of the last scale, scaled by 1/0.6, with 8 steps, x̂0
  * clipping and HART's guidance formula.
  */
-import { DrawSource, Engine, Head, HeadInput, HeadSample, HeadSampleOptions, HeadTarget, Module, Tensor, TesseraError } from '@tessera/core';
+import { compileIfSupported, CompiledFunction, DrawSource, Engine, Head, HeadInput, HeadObserver, HeadSample, HeadSampleOptions, HeadTarget, Module, Tensor, TesseraError } from '@tessera/core';
 import { Denoiser, GaussianDiffusion, TrainingTerms } from './gaussian-diffusion';
 import { sharedLevel, stepsForLevel } from './frequency-steps';
 import { SimpleMLPAdaLN } from './mlp-adaln';
@@ -26,7 +26,7 @@ export class DiffLossModule extends Module {
     super(F);
     this.net = this.child('net', new SimpleMLPAdaLN(F, {
       tokenChannels: o.tokenDim, zChannels: o.zChannels, width: o.width, depth: o.depth,
-      learnSigma: o.learnSigma, levelConditioning: o.levelConditioning,
+      learnSigma: o.learnSigma, levelConditioning: o.levelConditioning, trainingSteps: o.trainingSteps,
     }));
   }
 }
@@ -51,6 +51,7 @@ export class DiffusionHead implements Head {
   readonly module: DiffLossModule;
   readonly trainDiffusion: GaussianDiffusion;
   private readonly diffusions = new Map<string, GaussianDiffusion>();
+  private readonly compiledSteps = new Map<string, CompiledFunction<Tensor>>();
 
   constructor(private readonly F: Engine, readonly options: DiffusionHeadOptions) {
     this.module = new DiffLossModule(F, options);
@@ -99,8 +100,11 @@ export class DiffusionHead implements Head {
     });
   }
 
-  /** Mean loss over the rows tiled `batchMultiplier` times, weighted by `weights` when given. */
-  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource): Tensor {
+  /**
+   * Mean loss over the rows tiled `batchMultiplier` times, weighted by `weights` when given.
+   * `observe` sees the per-row terms of the tiled rows: `mse`, `vb` (learned variance) and `rowLoss`.
+   */
+  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource, observe?: HeadObserver): Tensor {
     const F = this.F;
     if (!target.values) {
       throw new TesseraError('PLUGIN_INCOMPATIBLE', 'the diffusion head needs continuous targets (`target.values`), got none. Use head `categorical`, or a continuous tokenizer such as `vae`', { subject: this.id });
@@ -112,6 +116,10 @@ export class DiffusionHead implements Head {
       // MAR tiles whole blocks: rows [0..N) then [0..N) again (`repeat(mul, 1)`).
       const tile = (x: Tensor | undefined): Tensor | undefined => (x && mul > 1 ? F.tile(x, [mul, ...x.shape.slice(1).map(() => 1)]) : x);
       const terms = this.trainingTerms(tile(values) as Tensor, tile(input.z) as Tensor, tile(input.level), draws);
+      if (observe) {
+        const rows = { mse: terms.mse, vb: terms.vb, rowLoss: terms.loss };
+        for (const [name, t] of Object.entries(rows)) if (t) observe(name, { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(F.readSync(t) as Float32Array) });
+      }
       const w = tile(weights);
       if (!w) return F.mean(terms.loss);
       const w_N = F.cast(w, 'float32');
@@ -126,7 +134,6 @@ export class DiffusionHead implements Head {
     const C = this.options.tokenDim;
     const guided = options.guided ?? this.isGuided(options.cfg);
     const steps = this.options.frequencyAwareSteps ? stepsForLevel(this.options.frequencyAwareSteps, sharedLevel(F, level_N)) : options.steps ?? this.options.numSamplingSteps;
-    const diffusion = this.diffusion(steps);
     let xT: Tensor;
     if (guided) {
       if (N % 2 !== 0) throw new TesseraError('SHAPE_MISMATCH', `guided sampling needs [conditional; unconditional] rows, got an odd count ${N}`, { subject: this.id, data: { rows: N } });
@@ -136,14 +143,56 @@ export class DiffusionHead implements Head {
     } else {
       xT = initialNoise(F, options.draws, [N, C]);
     }
-    const x = diffusion.sampleLoop(this.denoiser(z_NZ, level_N, guided ? { cfg: options.cfg } : undefined), xT, {
-      clipDenoised: this.options.clipDenoised, temperature: options.temperature, sampler: this.options.sampler, draws: options.draws, onStep: options.onStep,
-    });
+    const x = this.reverseLoop(steps, z_NZ, level_N, guided, xT, options);
     F.dispose(xT);
     if (this.options.mode !== 'residual') return x;
     const scaled = F.tidy(() => F.mul(x, this.options.residualScale));
     F.dispose(x);
     return scaled;
+  }
+
+  /**
+   * `p_sample_loop` (GaussianDiffusion.sampleLoop's draws and arithmetic) with each reverse
+   * step one graph on engines that trace (onnx; eager elsewhere): the step, the condition
+   * rows, the step's noise (drawn on the host in the official order, so replay holds), the
+   * temperature and the guidance scale are graph inputs; one session per row count.
+   */
+  private reverseLoop(steps: string, z_NZ: Tensor, level_N: Tensor | undefined, guided: boolean, xT_NC: Tensor, options: SampleTokensOptions): Tensor {
+    const F = this.F;
+    const diffusion = this.diffusion(steps);
+    const { sampler, clipDenoised, guidanceFormula } = this.options;
+    const key = JSON.stringify([steps, guided, !!level_N]);
+    let step = this.compiledSteps.get(key);
+    if (!step) {
+      step = compileIfSupported(F, (x: Tensor, t: Tensor, noise: Tensor, temperature: Tensor, z: Tensor, ...rest: Tensor[]) => {
+        const scale = guided ? rest.shift() : undefined;
+        const level = rest.shift();
+        const model: Denoiser = scale
+          ? (xx, tt) => this.net.forwardWithCfg(xx, tt, z, scale, guidanceFormula, level)
+          : (xx, tt) => this.net.forward(xx, tt, z, level);
+        return diffusion.reverseStep(model, x, t, noise, temperature, clipDenoised, sampler);
+      }, { weights: 'feed', name: 'diffusion_step' });
+      this.compiledSteps.set(key, step);
+    }
+    const [N, C] = xT_NC.shape;
+    const temperature = F.tensor([options.temperature], [1]);
+    const extra = [...(guided ? [F.tensor(Float32Array.from([options.cfg, options.cfg - 1]), [2])] : []), ...(level_N ? [level_N] : [])];
+    const label = sampler === 'ddim' ? 'diffusion ddim noise' : 'diffusion p_sample noise';
+    let x = xT_NC;
+    try {
+      for (let i = diffusion.numSteps - 1, k = 0; i >= 0; i--, k++) {
+        const noise = F.tensor(options.draws.normal([N, C], label), [N, C]);
+        const t = F.full([N], i, 'int32');
+        const next = step(x, t, noise, temperature, z_NZ, ...extra);
+        F.dispose([noise, t]);
+        if (x !== xT_NC) F.dispose(x);
+        x = next;
+        options.onStep?.(k, x);
+      }
+    } finally {
+      F.dispose([temperature, ...(guided ? [extra[0]] : [])]);
+    }
+    return x === xT_NC ? F.tidy(() => F.add(x, 0)) : x;
   }
 
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample {

@@ -24,6 +24,11 @@ export type GuidanceFormula =
   | 'cond-plus-scaled-difference';
 
 const FREQUENCY_EMBEDDING_SIZE = 256;
+
+/** A guidance scale s, or (traced steps) the float32 tensor [s, s − 1]. */
+export type GuidanceScale = number | Tensor;
+
+const isTensor = (x: unknown): x is Tensor => !!x && typeof (x as Tensor).dtype === 'string' && Array.isArray((x as Tensor).shape);
 const MAX_PERIOD = 10000;
 
 /** nn.Linear with the initialiser of the official `initialize_weights`. */
@@ -121,6 +126,8 @@ export interface MlpAdaLNConfig {
   learnSigma: boolean;
   /** FAR: add a Linear(1 → width) embedding of the level to the AdaLN input. */
   levelConditioning: boolean;
+  /** Original diffusion steps (0..trainingSteps−1): the size of the feature table that step tensors index (default 1000). */
+  trainingSteps?: number;
 }
 
 export class SimpleMLPAdaLN extends Module {
@@ -131,6 +138,7 @@ export class SimpleMLPAdaLN extends Module {
   private readonly inputProj: InitLinear;
   private readonly resBlocks: ResBlock[];
   private readonly finalLayer: FinalLayer;
+  private featureTable: Float32Array | undefined;
 
   constructor(F: Engine, readonly config: MlpAdaLNConfig) {
     super(F);
@@ -144,10 +152,18 @@ export class SimpleMLPAdaLN extends Module {
     this.finalLayer = this.child('final_layer', new FinalLayer(F, W, this.outChannels));
   }
 
-  /** The time embedding of original steps (trace `t_emb`), [N, W]. */
-  timeEmbedding(timesteps: ArrayLike<number>): Tensor {
+  /**
+   * The time embedding of original steps (trace `t_emb`), [N, W]. Steps given as an int32
+   * tensor [N] (a traced sampling step) pick rows of the same host-computed feature table.
+   */
+  timeEmbedding(timesteps: ArrayLike<number> | Tensor): Tensor {
     const F = this.F;
-    return F.tidy(() => this.timeEmbed.forward(F.tensor(timestepFeatures(timesteps), [timesteps.length, FREQUENCY_EMBEDDING_SIZE])));
+    return F.tidy(() => {
+      if (!isTensor(timesteps)) return this.timeEmbed.forward(F.tensor(timestepFeatures(timesteps), [timesteps.length, FREQUENCY_EMBEDDING_SIZE]));
+      const steps = this.config.trainingSteps ?? 1000;
+      this.featureTable ??= timestepFeatures(Int32Array.from({ length: steps }, (_, i) => i));
+      return this.timeEmbed.forward(F.gather(F.tensor(this.featureTable, [steps, FREQUENCY_EMBEDDING_SIZE]), timesteps, 0));
+    });
   }
 
   /**
@@ -157,11 +173,12 @@ export class SimpleMLPAdaLN extends Module {
    * @param c_NZ condition vectors
    * @param level_N per-row level (int or float [N] or [N, 1]); used with level conditioning
    */
-  forward(x_NC: Tensor, timesteps: ArrayLike<number>, c_NZ: Tensor, level_N?: Tensor): Tensor {
+  forward(x_NC: Tensor, timesteps: ArrayLike<number> | Tensor, c_NZ: Tensor, level_N?: Tensor): Tensor {
     const F = this.F;
     const N = x_NC.shape[0];
-    if (timesteps.length !== N || c_NZ.shape[0] !== N) {
-      throw new TesseraError('SHAPE_MISMATCH', `denoiser rows disagree: x has ${N}, t has ${timesteps.length}, c has ${c_NZ.shape[0]}`, { subject: 'head/diffusion' });
+    const T = isTensor(timesteps) ? timesteps.shape[0] : timesteps.length;
+    if (T !== N || c_NZ.shape[0] !== N) {
+      throw new TesseraError('SHAPE_MISMATCH', `denoiser rows disagree: x has ${N}, t has ${T}, c has ${c_NZ.shape[0]}`, { subject: 'head/diffusion' });
     }
     return F.tidy(() => {
       const h0 = this.inputProj.forward(x_NC);
@@ -182,7 +199,7 @@ export class SimpleMLPAdaLN extends Module {
    * of x duplicated, the ε channels of the two halves are mixed and given to both halves,
    * and the variance channels stay each row's own (mar.md §5.1, quirk 1).
    */
-  forwardWithCfg(x_NC: Tensor, timesteps: ArrayLike<number>, c_NZ: Tensor, scale: number, formula: GuidanceFormula, level_N?: Tensor): Tensor {
+  forwardWithCfg(x_NC: Tensor, timesteps: ArrayLike<number> | Tensor, c_NZ: Tensor, scale: GuidanceScale, formula: GuidanceFormula, level_N?: Tensor): Tensor {
     const F = this.F;
     const N = x_NC.shape[0];
     const C = this.config.tokenChannels;
@@ -193,9 +210,11 @@ export class SimpleMLPAdaLN extends Module {
       const learned = this.outChannels > C;
       const [eps_NC, rest_NC] = learned ? F.split(out_NO, [C, this.outChannels - C], 1) : [out_NO, undefined];
       const [cond_HC, uncond_HC] = F.split(eps_NC, [N / 2, N / 2], 0);
+      // A traced step takes the scale as a tensor [2] = [s, s − 1] (each rounded once, as the numbers are).
+      const [s, sMinus1] = typeof scale === 'number' ? [scale, scale - 1] : F.split(scale, [1, 1], 0);
       const mixed_HC = formula === 'uncond-plus-scaled-difference'
-        ? F.add(uncond_HC, F.mul(F.sub(cond_HC, uncond_HC), scale))
-        : F.sub(F.mul(cond_HC, scale), F.mul(uncond_HC, scale - 1));
+        ? F.add(uncond_HC, F.mul(F.sub(cond_HC, uncond_HC), s))
+        : F.sub(F.mul(cond_HC, s), F.mul(uncond_HC, sMinus1));
       const guided_NC = F.concat([mixed_HC, mixed_HC], 0);
       return rest_NC ? F.concat([guided_NC, rest_NC], 1) : guided_NC;
     });

@@ -6,8 +6,8 @@
  * clamp(decoder(post_quant_conv(f̂)), −1, 1). The `multiScale` view is what a next-scale
  * direction drives in training (teacher-forcing inputs) and sampling (next inputs).
  */
-import { TesseraError } from '@tessera/core';
-import type { DiscreteSpace, DiscreteTokens, DrawSource, Engine, MultiScaleQuantizer, Tensor, Tokenizer, Tokens } from '@tessera/core';
+import { compileIfSupported, TesseraError } from '@tessera/core';
+import type { CompiledFunction, DiscreteSpace, DiscreteTokens, DrawSource, Engine, MultiScaleQuantizer, Tensor, Tokenizer, Tokens } from '@tessera/core';
 import { hybridEncode, hybridFeatures } from './hybrid';
 import { MsvqOptions, sharingOf } from './options';
 import { Vqvae, VqvaeConfig } from './vqvae';
@@ -46,6 +46,7 @@ export class MsvqTokenizer implements Tokenizer {
   readonly resolution: [number, number];
   readonly module: Vqvae;
   readonly multiScale: MultiScaleQuantizer;
+  private readonly compiledDecode = new Map<boolean, CompiledFunction<Tensor>>();
 
   constructor(private readonly F: Engine, readonly options: MsvqOptions) {
     this.module = new Vqvae(F, vqvaeConfigOf(options));
@@ -81,11 +82,19 @@ export class MsvqTokenizer implements Tokenizer {
     if (tokens.kind !== 'discrete') {
       throw new TesseraError('PLUGIN_INCOMPATIBLE', '`tokenizer/msvq` decodes discrete tokens; got continuous tokens. Use a continuous tokenizer such as `vae`.', { subject: TOKENIZER_ID });
     }
-    return this.F.tidy(() => {
-      const fHats = this.module.quantize.indicesToFhat(tokens.indices);
-      const fHat = fHats[fHats.length - 1];
-      return this.module.fhatToImage(this.options.hybrid ? hybridFeatures(this.F, fHat, tokens.residual) : fHat);
-    });
+    const withResidual = this.options.hybrid && !!tokens.residual;
+    let fn = this.compiledDecode.get(withResidual);
+    if (!fn) {
+      // One graph per batch size on engines that trace (onnx), eager elsewhere.
+      fn = compileIfSupported(this.F, (...xs: Tensor[]) => {
+        const residual = withResidual ? xs[xs.length - 1] : undefined;
+        const fHats = this.module.quantize.indicesToFhat(withResidual ? xs.slice(0, -1) : xs);
+        const fHat = fHats[fHats.length - 1];
+        return this.module.fhatToImage(this.options.hybrid ? hybridFeatures(this.F, fHat, residual) : fHat);
+      }, { name: 'msvq_decode' });
+      this.compiledDecode.set(withResidual, fn);
+    }
+    return this.F.tidy(() => (fn as CompiledFunction<Tensor>)(...tokens.indices, ...(withResidual ? [tokens.residual as Tensor] : [])));
   }
 
   /**

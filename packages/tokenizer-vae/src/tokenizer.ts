@@ -6,9 +6,9 @@
  * divides by it first, as the samplers' `vae.decode(tokens / 0.2325)`. The training loss
  * is LDM's KL-autoencoder objective without its perceptual and adversarial terms.
  */
-import { TesseraError } from '@tessera/core';
-import type { ContinuousSpace, ContinuousTokens, DrawSource, Engine, LatentPyramid, Tensor, Tokenizer, Tokens } from '@tessera/core';
-import { AutoencoderKL } from './autoencoder';
+import { compileIfSupported, TesseraError } from '@tessera/core';
+import type { CompiledFunction, ContinuousSpace, ContinuousTokens, DrawSource, Engine, LatentCacheCodec, LatentPyramid, Tensor, Tokenizer, Tokens } from '@tessera/core';
+import { AutoencoderKL, DiagonalGaussian } from './autoencoder';
 import { autoencoderConfig, type VaeOptions } from './options';
 
 const ID = 'tokenizer/vae';
@@ -31,6 +31,7 @@ export class VaeTokenizer implements Tokenizer {
   readonly space: ContinuousSpace;
   readonly resolution: [number, number];
   readonly module: AutoencoderKL;
+  private compiledDecode: CompiledFunction<Tensor> | undefined;
   readonly pyramid: LatentPyramid;
 
   constructor(private readonly F: Engine, readonly options: VaeOptions) {
@@ -64,6 +65,35 @@ export class VaeTokenizer implements Tokenizer {
     return { kind: 'continuous', latent };
   }
 
+  /**
+   * The latent cache keeps the raw `quant_conv` moments [B, 2E, h, w] (mean and unclamped
+   * log-variance), as MAR's `main_cache.py`; tokens are then drawn from them exactly as
+   * `encode` draws them (spec/mar.md §8.2).
+   */
+  readonly latentCache: LatentCacheCodec = {
+    store: (images_B3HW) => {
+      this.checkImages(images_B3HW);
+      return { moments: this.F.tidy(() => this.module.encode(images_B3HW).moments_B2Ehw) };
+    },
+    tokens: (stored, draws) => {
+      const { sampleLatents, scaleFactor } = this.options;
+      const moments = stored.moments;
+      if (!moments || moments.shape.length !== 4 || moments.shape[1] !== 2 * this.options.embedDim) {
+        throw new TesseraError('SHAPE_MISMATCH', `a vae latent cache holds \`moments\` [B, ${2 * this.options.embedDim}, h, w]; got ${moments ? `[${moments.shape.join(', ')}]` : 'no `moments`'}`, {
+          subject: ID, data: { got: moments ? [...moments.shape] : null },
+        });
+      }
+      if (sampleLatents && !draws) {
+        throw new TesseraError('USAGE', '`sampleLatents` is true, so tokens from cached moments need a draw source for the posterior sample.', { subject: ID, data: { option: 'sampleLatents' } });
+      }
+      const latent = this.F.tidy(() => {
+        const posterior = new DiagonalGaussian(this.F, moments);
+        return this.F.mul(sampleLatents ? posterior.sample(draws as DrawSource) : posterior.mode(), scaleFactor);
+      });
+      return { kind: 'continuous', latent };
+    },
+  };
+
   /** Scaled latents [B, E, h, w] -> images [B, 3, h·s, w·s] (unclamped). */
   decode(tokens: Tokens): Tensor {
     if (tokens.kind !== 'continuous') {
@@ -77,7 +107,10 @@ export class VaeTokenizer implements Tokenizer {
         subject: ID, data: { expected: this.options.embedDim, got: z.shape[1] },
       });
     }
-    return this.F.tidy(() => this.module.decode(this.F.div(z, this.options.scaleFactor)));
+    // One graph per latent shape on engines that trace (onnx), eager elsewhere.
+    this.compiledDecode ??= compileIfSupported(this.F, (z_BEhw: Tensor) => this.module.decode(this.F.div(z_BEhw, this.options.scaleFactor)), { name: 'vae_decode' });
+    const decode = this.compiledDecode;
+    return this.F.tidy(() => decode(z));
   }
 
   /**

@@ -23,6 +23,12 @@ export interface BackboneInput {
   visible?: Tensor;
   /** Scale / level index per position (VAR level embedding), int32 [L]. */
   levels?: Tensor;
+  /**
+   * Where each input token sits in the full input sequence (counted after the start
+   * tokens), int32 [B, L], when the direction feeds a subset of it (HART trains on the
+   * unmasked positions of the last scale only); absent = 0..L−1 in order.
+   */
+  positions?: Tensor;
   /** Present in training only: the draws for the backbone's own training randomness (MAE: class-label drop, dropout). */
   training?: { draws: DrawSource };
 }

@@ -40,6 +40,8 @@ export interface TrainingExample {
   visible?: Tensor;
   /** Scale / level index per position for the backbone, int32 [L]. */
   levels?: Tensor;
+  /** Position of each input token in the full sequence when only some are fed, int32 [B, L] (`BackboneInput.positions`). */
+  positions?: Tensor;
   /** Head level per target row (FAR frequency level), int32 [B·L]. */
   headLevels?: Tensor;
   /** Targets for every position, flattened to rows [B·L]. */

@@ -17,6 +17,26 @@ export interface HeadInput {
   cond?: Tensor;
   /** Per-row level (scale or frequency index) for heads conditioned on it (FAR), int32 [N]. */
   level?: Tensor;
+  /**
+   * The backbone's `residualCondition` (HART: `decoder_norm(hidden + word_embed(codes))`),
+   * which the training loss of a composed residual head needs to condition it on the
+   * tokens it draws; [B, N, D] hidden states and [B, N, C] code vectors → [B, N, D].
+   */
+  residualCondition?: (hidden_BND: Tensor, codes_BNC: Tensor) => Tensor;
+}
+
+/**
+ * The continuous part of a hybrid token's target (HART, spec/hart.md §4.7 steps 6–8): a
+ * composed residual head learns `values − codebook[token]` for a token drawn from the
+ * head's own prediction at `rows`.
+ */
+export interface ResidualTarget {
+  /** Rows (indices into the flattened rows of `z`) whose tokens carry a residual, int32 [R]. */
+  rows: Tensor;
+  /** What a row's code vector and its residual add up to (HART's `last_layer_gt` = residual + ground-truth code), [R, C]. */
+  values: Tensor;
+  /** The code vector of every vocabulary entry, [V, C]. */
+  codebook: Tensor;
 }
 
 export interface HeadTarget {
@@ -24,7 +44,12 @@ export interface HeadTarget {
   indices?: Tensor;
   /** Continuous targets, [N, C]. */
   values?: Tensor;
+  /** Hybrid tokens: the continuous remainder, for a head that composes a residual head. */
+  residual?: ResidualTarget;
 }
+
+/** Receives a named intermediate of a head call as a host copy. */
+export type HeadObserver = (name: string, value: HostTensor) => void;
 
 export interface HeadSampleOptions {
   temperature: number;
@@ -49,7 +74,7 @@ export interface HeadSampleOptions {
    */
   guided?: boolean;
   /** Receives named intermediates of the call (parity traces, debugging), e.g. `logits`, `guidedLogits`, `probs`, `samples`. */
-  observe?: (name: string, value: HostTensor) => void;
+  observe?: HeadObserver;
   draws: DrawSource;
 }
 
@@ -73,7 +98,10 @@ export interface Head {
    * residual diffusion at the last scale), configured inside this head's options.
    */
   readonly residual?: Head;
-  /** Mean loss over rows weighted by `weights` (int 0/1 or real, [N]); scalar. */
-  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource): Tensor;
+  /**
+   * Mean loss over rows weighted by `weights` (int 0/1 or real, [N]); scalar. `observe`
+   * receives named intermediates (parity traces, logging), as in `HeadSampleOptions`.
+   */
+  loss(input: HeadInput, target: HeadTarget, weights: Tensor | undefined, draws: DrawSource, observe?: HeadObserver): Tensor;
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample;
 }

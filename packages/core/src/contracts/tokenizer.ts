@@ -19,6 +19,20 @@ export interface Tokenizer {
   /** Capability views; present only when the capability is provided. */
   readonly multiScale?: MultiScaleQuantizer;
   readonly pyramid?: LatentPyramid;
+  /** What a latent cache stores per image; without it the cache stores `encode(images)`. */
+  readonly latentCache?: LatentCacheCodec;
+}
+
+/**
+ * How a tokenizer's output is cached (MAR's `main_cache.py`, spec/mar.md §8.2). `store`
+ * gives the tensors kept per image (each [B, ...], float32 or int32); `tokens` turns a
+ * batch of them into what `encode(images, draws)` would return. A stochastic encoder
+ * stores its posterior (the vae: raw moments) and samples in `tokens`, so training from
+ * the cache keeps its noise.
+ */
+export interface LatentCacheCodec {
+  store(images_BCHW: Tensor): Record<string, Tensor>;
+  tokens(stored: Record<string, Tensor>, draws?: DrawSource): Tokens;
 }
 
 /**

@@ -122,10 +122,14 @@ export class ImageFolderDataset implements Dataset {
 
 /** Sorted names of the subfolders of `root` (hidden ones excluded, as they hold no classes). */
 export function classFolders(root: string): string[] {
-  return fs.readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-    .map((d) => d.name)
-    .sort(byCodepoint);
+  const isDir = (p: string): boolean => {
+    try {
+      return fs.statSync(p).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  return fs.readdirSync(root).filter((name) => !name.startsWith('.') && isDir(path.join(root, name))).sort(byCodepoint);
 }
 
 /** Files under `dir`, recursively: a folder's files (sorted) before its subfolders, as `sorted(os.walk(dir))`. */

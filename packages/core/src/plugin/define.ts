@@ -13,6 +13,12 @@ import type { ParityHandler } from '../parity/types';
 /** The plugin api this core implements. A plugin built for another major is refused. */
 export const API_VERSION = 1;
 
+/**
+ * The `@tessera/core` versions that implement this api: what a plugin package declares
+ * as its peer dependency (`"peerDependencies": { "@tessera/core": "^0.1.0" }`).
+ */
+export const CORE_PEER_RANGE = '^0.1.0';
+
 export const PLUGIN_KINDS = ['tokenizer', 'direction', 'head', 'backbone'] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 

@@ -13,9 +13,11 @@ import { TesseraError } from '../errors';
 import type { DrawSource } from '../rng/draws';
 import { describeCapability, Slot } from '../contracts/capabilities';
 import type { Generator } from '../contracts/generator';
+import type { Tokenizer } from '../contracts/tokenizer';
 import { BACKBONE, DIRECTION, DRAWS, ENGINE, HEAD, TOKENIZER } from '../contracts/tokens';
 import { API_VERSION, PluginKind, pluginId, pluginShape, TesseraPlugin } from './define';
-import { defaultedKeys, GeneratorConfig, readConfigFile, zodIssueError } from './config';
+import { defaultedKeys, GeneratorConfig, readConfigFile, TokenizerConfig, zodIssueError } from './config';
+import { validatePlugin } from './validate';
 
 export const SLOTS: readonly Slot[] = ['tokenizer', 'direction', 'head', 'backbone'];
 
@@ -112,6 +114,24 @@ export class PluginHost {
     return this.resolve(readConfigFile(file), file);
   }
 
+  /** The tokenizer slot of a tokenizer-only (or full) config, options validated (`tessera reconstruct`). */
+  resolveTokenizer(config: TokenizerConfig, source: string): ResolvedSlot {
+    const options = config.tokenizer.options ?? {};
+    const loaded = this.load('tokenizer', config.tokenizer.use, path.dirname(path.resolve(source)));
+    const parsed = loaded.plugin.options.safeParse(options);
+    if (!parsed.success) throw zodIssueError(parsed.error, source, ['tokenizer', 'options'], pluginId(loaded.plugin));
+    return { ...loaded, options: parsed.data, defaulted: defaultedKeys(options, parsed.data) };
+  }
+
+  /** Builds a tokenizer alone in a fresh child container. */
+  buildTokenizer(slot: ResolvedSlot, deps: { engine: Engine; draws: DrawSource }): Tokenizer {
+    const child: DependencyContainer = rootContainer.createChildContainer();
+    child.register(ENGINE, { useValue: deps.engine });
+    child.register(DRAWS, { useValue: deps.draws });
+    slot.plugin.register(child, slot.options);
+    return child.resolve(TOKENIZER);
+  }
+
   /** Builds a generator in a fresh child container. */
   build(resolved: ResolvedConfig, deps: { engine: Engine; draws: DrawSource }): Generator {
     const child: DependencyContainer = rootContainer.createChildContainer();
@@ -154,6 +174,7 @@ function checkPlugin(mod: Record<string, unknown>, packageName: string, kind: Pl
       data: { packageName, kind: plugin.kind, expected: kind },
     });
   }
+  validatePlugin(plugin, packageName);
   return plugin;
 }
 

@@ -8,11 +8,11 @@
 import { container as rootContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { Engine } from '../engine/engine';
-import { CAPABILITIES } from '../contracts/capabilities';
 import { DRAWS, ENGINE } from '../contracts/tokens';
 import { SeededDraws } from '../rng/draws';
 import { API_VERSION, PLUGIN_KINDS, pluginShape, TesseraPlugin } from '../plugin/define';
 import { engineFactories } from '../engine/registry';
+import { isKnownCapability } from '../plugin/validate';
 
 export interface Check {
   name: string;
@@ -80,18 +80,18 @@ export function commonChecks<O>(setup: CommonSetup<O>, kind: (typeof PLUGIN_KIND
         const issue = withUnknown.success ? undefined : withUnknown.error.issues[0];
         assert(p, issue?.code === z.ZodIssueCode.unrecognized_keys, `an unknown key fails with \`${issue?.code}\`, expected \`unrecognized_keys\``);
         const again = p.options.safeParse(parseOptions(setup));
-        assert(p, again.success && JSON.stringify(again.data) === JSON.stringify(parseOptions(setup)), 'parsed options do not round-trip through the schema');
+        assert(p, again.success && stableJson(again.data) === stableJson(parseOptions(setup)), 'parsed options do not round-trip through the schema');
       },
     },
     {
       name: 'declares capabilities from the shared vocabulary',
       run() {
         const caps = p.capabilities(parseOptions(setup));
-        const known = new Set(Object.keys(CAPABILITIES));
-        for (const c of caps.provides) assert(p, known.has(c) || c.includes(':'), `provides unknown capability \`${c}\` (use the shared names, or \`vendor:name\` for new ones)`);
+        for (const c of caps.provides) assert(p, isKnownCapability(c), `provides unknown capability \`${c}\` (use the shared names, or \`vendor:name\` for new ones)`);
         for (const r of caps.requires) {
           assert(p, r.slot !== kind, `requires \`${r.anyOf.join('|')}\` from its own slot`);
           assert(p, r.anyOf.length > 0 && r.need.length > 0, 'has a requirement without capabilities or a `need` text');
+          for (const c of r.anyOf) assert(p, isKnownCapability(c), `requires unknown capability \`${c}\` from the ${r.slot}; no plugin can provide it`);
         }
       },
     },
@@ -110,6 +110,11 @@ export function commonChecks<O>(setup: CommonSetup<O>, kind: (typeof PLUGIN_KIND
       },
     },
   ];
+}
+
+/** JSON with object keys sorted, so that key order does not matter. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
 }
 
 /** Registers checks as a mocha suite (uses mocha's globals at run time). */

@@ -15,6 +15,7 @@ import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
 import type { Backbone, BackboneInput, BackboneOutput, KvCache } from '../../contracts/backbone';
 import { TesseraError } from '../../errors';
+import { compileIfSupported, type CompiledFunction } from '../../engine/onnx/trace';
 import type { DrawSource } from '../../rng/draws';
 import { HartTransformer } from './hart-model';
 import type { AdalnOptions } from './options';
@@ -24,7 +25,7 @@ import { VarTransformer, type BlockKv } from './var-model';
 const SUBJECT = 'backbone/adaln';
 
 /** Keys and values of every block for the positions fed so far; kept alive until `dispose`. */
-class AdalnKvCache implements KvCache {
+export class AdalnKvCache implements KvCache {
   private disposed = false;
 
   constructor(private readonly F: Engine, readonly kv: BlockKv, readonly length: number) {
@@ -56,6 +57,7 @@ function validate(o: AdalnOptions): void {
 export class AdalnBackbone implements Backbone {
   readonly id = SUBJECT;
   readonly module: VarTransformer | HartTransformer;
+  private readonly compiledSteps = new Map<string, CompiledFunction<{ hidden: Tensor; cond: Tensor; kv: Tensor[] }>>();
 
   constructor(private readonly F: Engine, readonly options: AdalnOptions) {
     validate(options);
@@ -118,20 +120,60 @@ export class AdalnBackbone implements Backbone {
     if (cache !== undefined && !(cache instanceof AdalnKvCache)) {
       throw new TesseraError('USAGE', 'the KV cache passed to `step` was not made by this backbone', { subject: SUBJECT });
     }
-    const { output, kv, length } = this.run(input, cache?.length ?? 0, cache?.kv);
+    const { output, kv, length } = this.compiledRun(input, cache?.length ?? 0, cache?.kv);
     const next = new AdalnKvCache(this.F, kv, length);
     cache?.dispose();
     return { output, cache: next };
   }
 
+  /**
+   * `run` as one graph per call layout on engines that trace (the onnx engine; eager
+   * elsewhere): the KV cache goes in and comes out as graph inputs/outputs, weights are
+   * fed (`weights: 'feed'`) so the sessions of the growing cache lengths share one copy.
+   * The layout (attention pattern, which optional inputs, first call) is what the graph
+   * closes over; the input shapes pick the session.
+   */
+  private compiledRun(input: BackboneInput, start: number, past: BlockKv | undefined): { output: BackboneOutput; kv: BlockKv; length: number } {
+    if (input.training) return this.run(input, start, past);
+    const hasInputs = !!input.inputs && input.inputs.shape[1] > 0;
+    const hasLevels = !!input.levels;
+    const key = JSON.stringify([input.attention, hasInputs, hasLevels, past ? past.length : 0, start]);
+    let step = this.compiledSteps.get(key);
+    if (!step) {
+      const attention = input.attention;
+      step = compileIfSupported(this.F, (labels: Tensor, ...rest: Tensor[]) => {
+        const inputs = hasInputs ? rest.shift() : undefined;
+        const levels = hasLevels ? rest.shift() : undefined;
+        const pastKv: BlockKv | undefined = rest.length ? Array.from({ length: rest.length / 2 }, (_, i) => ({ k_BHLd: rest[2 * i], v_BHLd: rest[2 * i + 1] })) : undefined;
+        const { output, kv } = this.run({ inputs: inputs as Tensor, labels, levels, attention }, start, pastKv);
+        return { hidden: output.hidden, cond: output.cond as Tensor, kv: kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]) };
+      }, { weights: 'feed', name: 'adaln_step' });
+      this.compiledSteps.set(key, step);
+    }
+    const args = [input.labels, ...(hasInputs ? [input.inputs as Tensor] : []), ...(hasLevels ? [input.levels as Tensor] : []), ...(past ?? []).flatMap((b) => [b.k_BHLd, b.v_BHLd])];
+    const out = step(...args);
+    const kv: BlockKv = [];
+    for (let i = 0; i < out.kv.length; i += 2) kv.push({ k_BHLd: out.kv[i], v_BHLd: out.kv[i + 1] });
+    return { output: { hidden: out.hidden, cond: out.cond }, kv, length: start + this.newPositions(input, start) };
+  }
+
+  /** Positions a call adds: the start tokens on the first call, then the inputs. */
+  private newPositions(input: BackboneInput, start: number): number {
+    const m = this.module;
+    return (start === 0 ? 1 : 0) * (m instanceof VarTransformer ? m.firstL : m.T) + (input.inputs?.shape[1] ?? 0);
+  }
+
   private run(input: BackboneInput, start: number, past: BlockKv | undefined): { output: BackboneOutput; kv: BlockKv; length: number } {
     const F = this.F;
     const m = this.module;
-    const n = (start === 0 ? 1 : 0) * (m instanceof VarTransformer ? m.firstL : m.T) + (input.inputs?.shape[1] ?? 0);
+    const n = this.newPositions(input, start);
     checkLength(SUBJECT, start + n, this.sequenceLength);
     return F.tidy(() => {
       const mask = attentionMask(F, input.attention, start, n);
       if (m instanceof VarTransformer) {
+        if (input.positions) {
+          throw new TesseraError('PLUGIN_INCOMPATIBLE', '`backbone/adaln` with variant `var` takes whole scales; input `positions` (a masked last scale, HART training) needs variant `hart`', { subject: SUBJECT });
+        }
         const cond_BD = m.condition(input.labels);
         const x_BLC = m.embed(cond_BD, input.inputs, start, input.levels);
         const { hidden_BLC, kv } = m.blocksForward(x_BLC, m.blockCondition(cond_BD), mask, past);
@@ -141,7 +183,8 @@ export class AdalnBackbone implements Backbone {
       const B = cond_BTC.shape[0];
       const imageStart = Math.max(0, start - m.T);
       const N = input.inputs?.shape[1] ?? 0;
-      const imageIndex_BN = N > 0 ? F.broadcastTo(F.reshape(F.arange(imageStart, imageStart + N), [1, N]), [B, N]) : undefined;
+      const imageIndex_BN = N === 0 ? undefined
+        : input.positions ? F.cast(input.positions, 'int32') : F.broadcastTo(F.reshape(F.arange(imageStart, imageStart + N), [1, N]), [B, N]);
       const { hidden_BLC, kv } = m.forward({
         cond_BTC,
         contextPos_BT: F.zeros([B, m.T], 'int32'),

@@ -1,22 +1,29 @@
 /**
  * Parity handlers for HART's transformer (spec/hart.md §4, §9): `hart.transformer.rope`
  * (2-D image positions, RoPE tables, rotated q/k) and `hart.transformer.forward` (the
- * teacher-forced training forward of `HARTForT2I.forward`, §4.7: MAR-style masking of
- * the last scale, condition drop, blocks, head logits, diffusion condition and target,
- * and the residual diffusion loss). The head logits and the diffusion loss belong to the
- * head plugins; core never imports plugins, so the few lines they need are re-stated
- * here (`adaLNBeforeHeadLogits`, `hart-diffloss.ts`) for this check only.
+ * teacher-forced training forward of `HARTForT2I.forward`, §4.7–4.8). The latter runs
+ * HART's training path through the plugins, resolved by name through a PluginHost as a
+ * config would (core never imports them): direction `scale` builds the masked example
+ * and head `categorical` with its composed residual `diffusion` head takes the loss. The
+ * released model is text-conditioned, which the class-conditioned `adaln` backbone does
+ * not take, so the transformer between them is core's `HartTransformer`, driven here.
  */
 import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
 import { TesseraError } from '../../errors';
+import { Module } from '../../nn/module';
 import { collectOutputs } from '../../parity/host-tensors';
 import type { ParityCase, ParityHandler, ParityOutputs } from '../../parity/types';
-import { toInt32, type HostTensor } from '../../tensor/host';
+import type { HostTensor } from '../../tensor/host';
+import type { Direction, TrainingExample } from '../../contracts/direction';
+import type { Head, HeadInput } from '../../contracts/head';
+import type { Tokenizer } from '../../contracts/tokenizer';
+import type { DiscreteTokens } from '../../contracts/token-space';
+import { DIRECTION, HEAD } from '../../contracts/tokens';
+import { instantiatePlugin, parityPluginHost } from '../mae/parity-plugins';
 import { applyRotary } from './attention';
-import { HartTransformer, RMSNorm } from './hart-model';
-import { diffusionTrainingLoss } from './hart-diffloss';
-import { adaLNBeforeHeadLogits, splitHeadWeights } from './parity-var';
+import { HartTransformer } from './hart-model';
+import { splitHeadWeights } from './parity-var';
 import { concatRotary, contextRotary, imagePositions, imageRotary } from './rope';
 import { attentionMask } from './sequence';
 
@@ -40,13 +47,6 @@ async function runRope(c: ParityCase, F: Engine): Promise<ParityOutputs> {
   return collectOutputs(F, outputs);
 }
 
-/** Positions of the last scale masked by `order[:n]` (a Python slice: negative n drops from the end). */
-function keptPositions(order: Int32Array, N: number, n: number): number[] {
-  const maskedCount = n >= 0 ? Math.min(n, N) : Math.max(0, N + n);
-  const masked = new Set(order.subarray(0, maskedCount));
-  return Array.from({ length: N }, (_, i) => i).filter((i) => !masked.has(i));
-}
-
 function buildModel(c: ParityCase, F: Engine): HartTransformer {
   const cfg = (key: string): unknown => c.config(`t2i_config.${key}`);
   for (const key of ['attn_type', 'mlp_type']) {
@@ -68,107 +68,165 @@ function buildModel(c: ParityCase, F: Engine): HartTransformer {
   });
 }
 
-async function runForward(c: ParityCase, F: Engine): Promise<ParityOutputs> {
-  const model = buildModel(c, F);
-  const { backbone, head } = splitHeadWeights(c.params(), ['head_nm.', 'head.', 'diffloss.', 'vae.']);
-  model.loadStateDict(backbone, { source: c.file });
-  const patchNums = c.config<number[]>('t2i_config.patch_nums');
-  const T = model.T;
-  const V = c.config<number>('tokenizer_config.vocab_size');
-  const condDropRate = c.config<number>('t2i_config.cond_drop_rate');
-  const contextHost = c.input('context');
-  const [B] = contextHost.shape;
-  const N = patchNums[patchNums.length - 1] ** 2;
-  const imageL = model.imageL;
-  const draws = c.draws();
-
-  // [orders] one random order of the last scale per sample (recorded as one (B, N) draw).
-  const orders = draws.integers([B, N], 0, N, 'orders');
-  // [mask_rate] truncnorm on [0.5, 1], mode 1, σ 0.25; n = min(⌈N·r⌉, N − 32) is a slice end (quirk Q13).
-  const rate = draws.truncatedNormal([1], 1, 0.25, 0.5, 1, 'mask_rate')[0];
-  const n = Math.min(Math.ceil(N * rate), N - 32);
-  const kept = Array.from({ length: B }, (_, b) => keptPositions(orders.subarray(b * N, (b + 1) * N), N, n));
-  const K = kept[0].length;
-  // [cond drop] randn < rate (quirk Q1); dropped rows get a zero context, mask and positions untouched.
-  const dropNoise = draws.normal([B], 'cond_drop');
-
-  const keptIndex = new Int32Array(B * (imageL - N + K));
-  kept.forEach((positions, b) => {
-    const row = keptIndex.subarray(b * (imageL - N + K));
-    for (let i = 0; i < imageL - N; i++) row[i] = i;
-    positions.forEach((p, j) => { row[imageL - N + j] = imageL - N + p; });
-  });
-
-  const stage1 = F.tidy(() => {
-    const keep_B11 = F.tensor(Float32Array.from(dropNoise, (u) => (u < condDropRate ? 0 : 1)), [B, 1, 1]);
-    const context = F.mul(F.fromHost(contextHost), keep_B11);
-    const cond_BTC = model.contextCondition(context);
-    const imageIndex_BN = F.tensor(keptIndex, [B, imageL - N + K], 'int32');
-    const x_BLCv = F.fromHost(c.input('x_BLCv_wo_first_l'));
-    const Cv = x_BLCv.shape[2];
-    const flat = F.add(imageIndex_BN, F.reshape(F.mul(F.arange(0, B), imageL), [B, 1])); // row b*imageL + index
-    const x_BNCv = F.reshape(F.gather(F.reshape(x_BLCv, [B * imageL, Cv]), flat, 0), [B, -1, Cv]);
-    const blockSizes = [T, ...patchNums.slice(1, -1).map((p) => p * p), K];
-    const ed = T + imageL - N + K;
-    const { hidden_BLC } = model.forward({
-      cond_BTC,
-      contextMask_BT: F.fromHost(c.input('context_mask')),
-      contextPos_BT: F.fromHost(c.input('context_position_ids')),
-      withContext: true,
-      x_BNCv,
-      imageIndex_BN,
-      mask: attentionMask(F, { kind: 'block-causal', blockSizes }, 0, ed),
-    });
-    const headNorm = new RMSNorm(F, hidden_BLC.shape[2], model.cfg.normEps);
-    headNorm.loadStateDict(new Map([['weight', head.get('head_nm.ln_wo_grad.weight') as HostTensor]]));
-    const logits_BLV = adaLNBeforeHeadLogits(F, head, hidden_BLC, model.headCondition(cond_BTC), (x) => headNorm.forward(x));
-    headNorm.dispose();
-    return { context, hidden_BLC, logits_BLV, ed };
-  });
-  const { ed } = stage1;
-
-  // [multinomial] last-scale ids from the logits (top-k 600, top-p 0.96); with V < 600 topk raises and the gt ids are used (Q4).
-  const gtIds = toInt32(c.input('last_layer_gt_discrete'));
-  let ids: Int32Array;
-  if (V >= 600) {
-    const lastLogits = F.tidy(() => F.softmax(F.reshape(F.slice(stage1.logits_BLV, [0, ed - K, 0], [B, K, V]), [B * K, V]), -1));
-    ids = draws.multinomial(F.readSync(lastLogits) as Float32Array, B * K, V, 1, 'last-scale ids');
-    F.dispose(lastLogits);
-  } else {
-    ids = Int32Array.from(kept.flatMap((positions, b) => positions.map((p) => gtIds[b * N + p])));
-  }
-
-  const stage2 = F.tidy(() => {
-    const codebook_VCv = F.fromHost(head.get('vae.quantize.embedding.weight') as HostTensor);
-    const Cv = codebook_VCv.shape[1];
-    const codes_BKCv = F.reshape(F.gather(codebook_VCv, F.tensor(ids, [B * K], 'int32'), 0), [B, K, Cv]);
-    const hiddenLast_BKC = F.slice(stage1.hidden_BLC, [0, ed - K, 0], [B, K, -1]);
-    const diffCond_BKC = model.diffusionCondition(hiddenLast_BKC, codes_BKCv);
-    const gtFlat = F.tensor(Int32Array.from(kept.flatMap((positions, b) => positions.map((p) => b * N + p))), [B * K], 'int32');
-    const gt_BKCv = F.reshape(F.gather(F.reshape(F.fromHost(c.input('last_layer_gt')), [B * N, Cv]), gtFlat, 0), [B, K, Cv]);
-    return { diffCond_BKC, diffTarget_BKCv: F.sub(gt_BKCv, codes_BKCv) };
-  });
-
-  const diff = diffusionTrainingLoss(F, head, stage2.diffCond_BKC, stage2.diffTarget_BKCv, {
-    batchMul: c.config<number>('t2i_config.diffusion_batch_mul'),
-    depth: c.config<number>('t2i_config.diff_depth'),
-    draws,
-  });
-  model.dispose();
-  const outputs: Record<string, Tensor> = {
-    logits: F.slice(stage1.logits_BLV, [0, T - 1, 0], [B, -1, V]),
-    hidden: stage1.hidden_BLC,
-    context_effective: stage1.context,
-    kept_last_positions: F.tensor(Int32Array.from(kept.flat()), [B, K], 'int32'),
-    diff_cond: stage2.diffCond_BKC,
-    diff_target: stage2.diffTarget_BKCv,
-    diff_mse: diff.mse_R,
-    diff_vb: diff.vb_R,
-    diff_loss_per_row: diff.loss_R,
-    diff_loss: diff.loss,
+/** `config.t2i_config` / `tokenizer_config` of the case as the options of head `categorical` with its residual `diffusion` head. */
+function headOptions(c: ParityCase): Record<string, unknown> {
+  const t = (key: string): unknown => c.config(`t2i_config.${key}`);
+  const embedDim = t('embed_dim') as number;
+  return {
+    width: embedDim, vocab: c.config<number>('tokenizer_config.vocab_size'), norm: 'rms', normEps: t('norm_eps'),
+    residual: {
+      use: 'diffusion',
+      options: {
+        mode: 'residual', tokenDim: c.config<number>('tokenizer_config.z_channels'), zChannels: embedDim,
+        width: t('diff_width'), depth: t('diff_depth'), numSamplingSteps: String(t('num_sampling_steps')), batchMultiplier: t('diffusion_batch_mul'),
+      },
+    },
   };
-  F.dispose(stage1.logits_BLV);
-  return collectOutputs(F, outputs);
+}
+
+class NoParameters extends Module {}
+
+/**
+ * The case's tokenizer as far as HART training reads it: the codebook, and the recorded
+ * teacher-forcing input (`in.x_BLCv_wo_first_l`; the case ships no φ convolutions to
+ * recompute it). Tokens of scales 0..SN−2 only enter the cross-entropy, which the case
+ * does not record.
+ */
+function caseTokenizer(F: Engine, c: ParityCase, codebook_VC: Tensor, patchNums: number[]): Tokenizer {
+  const [V, C] = codebook_VC.shape;
+  const P = patchNums[patchNums.length - 1];
+  const unsupported = (): never => { throw new TesseraError('PARITY_UNSUPPORTED', `\`${c.file}\`: the case's tokenizer only gives codes and the recorded teacher-forcing input`, { subject: c.file }); };
+  return {
+    id: 'tokenizer/hart.transformer.forward case',
+    space: { kind: 'discrete', vocab: V, embedDim: C, grid: [P, P] },
+    resolution: [P, P],
+    module: new NoParameters(F),
+    encode: unsupported,
+    decode: unsupported,
+    multiScale: {
+      patchNums,
+      embed: (indices) => F.gather(codebook_VC, F.cast(indices, 'int32'), 0),
+      teacherForcingInput: () => F.fromHost(c.input('x_BLCv_wo_first_l')),
+      nextInput: unsupported,
+      decodeFeatures: unsupported,
+    },
+  };
+}
+
+/** The case's tokens: zeros at scales 0..SN−2, the last scale's ids, residual = last_layer_gt − code (B, C, P, P). */
+function caseTokens(F: Engine, c: ParityCase, codebook_VC: Tensor, patchNums: number[]): DiscreteTokens {
+  return F.tidy(() => {
+    const last_BN = F.cast(F.fromHost(c.input('last_layer_gt_discrete')), 'int32');
+    const gt_BNC = F.fromHost(c.input('last_layer_gt'));
+    const [B, N, C] = gt_BNC.shape;
+    const P = patchNums[patchNums.length - 1];
+    const residual_BNC = F.sub(gt_BNC, F.gather(codebook_VC, last_BN, 0));
+    return {
+      kind: 'discrete' as const,
+      indices: [...patchNums.slice(0, -1).map((pn) => F.zeros([B, pn * pn], 'int32')), last_BN],
+      residual: F.reshape(F.transpose(residual_BNC, [0, 2, 1]), [B, C, P, P]), // (B, N, C) -> (B, C, N) -> (B, C, P, P)
+    };
+  });
+}
+
+function disposeExample(F: Engine, ex: TrainingExample): void {
+  const r = ex.target.residual;
+  const all = [ex.inputs, ex.visible, ex.levels, ex.positions, ex.headLevels, ex.target.indices, ex.target.values, ex.weights, r?.rows, r?.values, r?.codebook];
+  F.dispose(all.filter((t): t is Tensor => t !== undefined));
+}
+
+/**
+ * The training path of HART through the plugins: direction `scale` (with
+ * `lastScaleMasking`) makes the example from the case's tokens [orders, mask rate], the
+ * handler drops contexts [cond drop] and runs the text-conditioned transformer on it,
+ * and head `categorical` with its residual `diffusion` head takes the loss [multinomial,
+ * t, ε]; the per-row terms come from the heads' observers.
+ */
+async function runForward(c: ParityCase, F: Engine): Promise<ParityOutputs> {
+  const patchNums = c.config<number[]>('t2i_config.patch_nums');
+  const condDropRate = c.config<number>('t2i_config.cond_drop_rate');
+  const host = parityPluginHost();
+  const model = buildModel(c, F);
+  const direction = instantiatePlugin<Direction>(host, 'direction', 'scale', { lastScaleMasking: true }, DIRECTION, F);
+  const head = instantiatePlugin<Head>(host, 'head', 'categorical', headOptions(c), HEAD, F);
+  const logitsOf = (head as { logits?: (input: HeadInput) => Tensor }).logits?.bind(head);
+  if (!logitsOf) throw new TesseraError('PARITY_UNSUPPORTED', `\`${head.id}\` exposes no logits for the \`logits\` output`, { subject: c.file });
+  const { backbone, head: headWeights } = splitHeadWeights(c.params(), ['head_nm.', 'head.', 'diffloss.', 'vae.']);
+  const codebook_VC = F.fromHost(headWeights.get('vae.quantize.embedding.weight') as HostTensor);
+  const observed = new Map<string, HostTensor>();
+  let ex: TrainingExample | undefined;
+  try {
+    model.loadStateDict(backbone, { source: c.file });
+    head.module.loadStateDict(new Map([...headWeights].filter(([k]) => !k.startsWith('vae.'))), { source: c.file });
+    const T = model.T;
+    const contextHost = c.input('context');
+    const [B] = contextHost.shape;
+    const draws = c.draws();
+    const tokens = caseTokens(F, c, codebook_VC, patchNums);
+    try {
+      ex = direction.trainingExample(tokens, caseTokenizer(F, c, codebook_VC, patchNums), draws);
+    } finally {
+      F.dispose([...tokens.indices, tokens.residual as Tensor]);
+    }
+    const example = ex;
+    const residualRows = example.target.residual as NonNullable<TrainingExample['target']['residual']>;
+    const K = residualRows.rows.shape[0] / B;
+    // [cond drop] randn < rate (quirk Q1); dropped rows get a zero context, mask and positions untouched.
+    const dropNoise = draws.normal([B], 'cond_drop');
+    const outputs = F.tidy(() => {
+      const keep_B11 = F.tensor(Float32Array.from(dropNoise, (u) => (u < condDropRate ? 0 : 1)), [B, 1, 1]);
+      const context = F.mul(F.fromHost(contextHost), keep_B11);
+      const cond_BTC = model.contextCondition(context);
+      if (example.attention.kind !== 'block-causal') throw new TesseraError('PARITY_UNSUPPORTED', 'HART trains block-causally', { subject: c.file });
+      // The direction's first block is scale 0 (one token); the text-conditioned model starts with its T context tokens.
+      const blockSizes = [T, ...example.attention.blockSizes.slice(1)];
+      const ed = T + example.inputs.shape[1];
+      const { hidden_BLC } = model.forward({
+        cond_BTC,
+        contextMask_BT: F.fromHost(c.input('context_mask')),
+        contextPos_BT: F.fromHost(c.input('context_position_ids')),
+        withContext: true,
+        x_BNCv: example.inputs,
+        imageIndex_BN: example.positions,
+        mask: attentionMask(F, { kind: 'block-causal', blockSizes }, 0, ed),
+      });
+      // hidden[:, T−1:] predicts scale 0 (from the last context slot), then every fed token.
+      const input: HeadInput = {
+        z: F.slice(hidden_BLC, [0, T - 1, 0], [B, -1, -1]),
+        cond: model.headCondition(cond_BTC),
+        residualCondition: (h, codes) => model.diffusionCondition(h, codes),
+      };
+      const loss = head.loss(input, example.target, example.weights, draws, (name, v) => observed.set(name, v));
+      F.dispose(loss);
+      return { logits: logitsOf(input), hidden: hidden_BLC, context_effective: context };
+    });
+    const positions = F.readSync(example.positions as Tensor) as Int32Array;
+    const I = example.inputs.shape[1];
+    // Input positions of the last scale start after the other scales' inL − N inputs.
+    const inL = c.input('x_BLCv_wo_first_l').shape[1];
+    const N = patchNums[patchNums.length - 1] ** 2;
+    const kept = Int32Array.from({ length: B * K }, (_, r) => positions[Math.floor(r / K) * I + I - K + (r % K)] - (inL - N));
+    const result = await collectOutputs(F, outputs);
+    const take = (name: string, shape?: number[]): HostTensor => {
+      const v = observed.get(name);
+      if (!v) throw new TesseraError('PARITY_UNSUPPORTED', `the heads did not report \`${name}\``, { subject: c.file });
+      return shape ? { ...v, shape } : v;
+    };
+    const Cv = codebook_VC.shape[1];
+    result.set('kept_last_positions', { dtype: 'int32', shape: [B, K], data: kept });
+    result.set('diff_cond', take('residual.condition', [B, K, model.cfg.embedDim]));
+    result.set('diff_target', take('residual.target', [B, K, Cv]));
+    result.set('diff_mse', take('residual.mse'));
+    result.set('diff_vb', take('residual.vb'));
+    result.set('diff_loss_per_row', take('residual.rowLoss'));
+    result.set('diff_loss', take('residual.loss'));
+    return result;
+  } finally {
+    if (ex) disposeExample(F, ex);
+    F.dispose(codebook_VC);
+    head.module.dispose();
+    model.dispose();
+  }
 }
 
 export const hartRopeHandler: ParityHandler = { kind: 'hart.transformer.rope', run: runRope };

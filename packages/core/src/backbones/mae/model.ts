@@ -42,6 +42,9 @@ export interface MaskLayout {
   keptPerRow: number;
   kept: Int32Array;
   refill: Int32Array;
+  /** The same indices as int32 tensors (inputs of a traced forward); used instead of the host arrays when present. */
+  keptRows?: Tensor;
+  refillRows?: Tensor;
 }
 
 export interface MaeForwardInput {
@@ -166,7 +169,7 @@ export class MaeTransformer extends Module {
     let x = buf === 0 ? x_BLD : F.concat([F.broadcastTo(F.reshape(class_BD, [B, 1, De]), [B, buf, De]), x_BLD], 1); // [B, Lb, De]
     x = this.z_proj_ln.forward(F.add(x, this.encoder_pos_embed_learned.value));
     if (layout) {
-      const rows = F.tensor(layout.kept, [layout.kept.length], 'int32');
+      const rows = layout.keptRows ?? F.tensor(layout.kept, [layout.kept.length], 'int32');
       x = F.reshape(F.gather(F.reshape(x, [B * Lb, De]), rows, 0), [B, layout.keptPerRow, De]);
     }
     for (const blk of this.encoder_blocks) x = blk.forward(x, draws);
@@ -182,7 +185,7 @@ export class MaeTransformer extends Module {
     if (layout) {
       const K = layout.keptPerRow;
       const source_RD = F.concat([F.reshape(x, [B * K, Dd]), F.reshape(this.mask_token.value, [1, Dd])], 0); // [B·K + 1, Dd]
-      const refill = F.tensor(layout.refill, [B * Lb], 'int32');
+      const refill = layout.refillRows ?? F.tensor(layout.refill, [B * Lb], 'int32');
       x = F.reshape(F.gather(source_RD, refill, 0), [B, Lb, Dd]);
     }
     x = F.add(x, this.decoder_pos_embed_learned.value);

@@ -190,7 +190,11 @@ export class TfjsEngine implements Engine {
   expandDims(x: Tensor, axis: number): Tensor { return this.tf.expandDims(x as T, axis); }
   squeeze(x: Tensor, axes?: number[]): Tensor { return this.tf.squeeze(x as T, axes); }
   flip(x: Tensor, axes: number[]): Tensor { return this.tf.reverse(x as T, axes); }
-  oneHot(indices: Tensor, depth: number): Tensor { return this.tf.cast(this.tf.oneHot(indices as T, depth), 'float32'); }
+  oneHot(indices: Tensor, depth: number): Tensor {
+    // tf.oneHot refuses depth 1; torch's one_hot(num_classes=1) is (index == 0).
+    if (depth === 1) return this.tf.cast(this.tf.expandDims(this.tf.equal(indices as T, 0), -1), 'float32');
+    return this.tf.cast(this.tf.oneHot(indices as T, depth), 'float32');
+  }
   topk(x: Tensor, k: number): { values: Tensor; indices: Tensor } { return this.tf.topk(x as T, k, true); }
 
   // ---- layers ----

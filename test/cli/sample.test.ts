@@ -1,0 +1,142 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { adalnBackbone, PluginHost, readSafetensorsFile, Rng, SeededDraws, TfjsEngine, toInt32, writeSafetensorsFile } from '@tessera/core';
+import type { HostTensor } from '@tessera/core';
+import { CLI, FIXTURES, REPO } from '../paths';
+
+function tessera(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 120000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const pns = [1, 2, 4];
+const tinyVar = {
+  name: 'tiny-var',
+  tokenizer: { use: 'msvq', options: { vocabSize: 16, zChannels: 8, ch: 32, chMult: [1, 1], numResBlocks: 1, patchNums: pns, resolution: 8 } },
+  direction: { use: 'scale' },
+  head: { use: 'categorical', options: { width: 32, vocab: 16 } },
+  backbone: { use: 'adaln', options: { depth: 1, embedDim: 32, numHeads: 2, classes: 10, patchNums: pns, vocabEmbedDim: 8 } },
+  sampling: { cfg: 2, topK: 8 },
+};
+
+/** The tiny VAR generator of a `var.infer` manifest as a user's config (official kwargs → plugin options). */
+function configOfManifest(m: { case: string; config: { vae: Record<string, unknown> & { ddconfig: Record<string, unknown> }; var: Record<string, unknown> } }): Record<string, unknown> {
+  const { vae, var: v } = m.config;
+  const patchNums = vae.v_patch_nums as number[];
+  const chMult = vae.ddconfig.ch_mult as number[];
+  return {
+    name: m.case.replace('/', '-'),
+    tokenizer: {
+      use: 'msvq',
+      options: {
+        vocabSize: vae.vocab_size, zChannels: vae.z_channels, ch: vae.ddconfig.ch, chMult, numResBlocks: vae.ddconfig.num_res_blocks,
+        patchNums, quantResi: vae.quant_resi, shareQuantResi: vae.share_quant_resi, resolution: patchNums[patchNums.length - 1] * 2 ** (chMult.length - 1),
+      },
+    },
+    direction: { use: 'scale' },
+    head: { use: 'categorical', options: { width: v.embed_dim, vocab: v.vae_vocab_size, normEps: v.norm_eps } },
+    backbone: {
+      use: 'adaln',
+      options: {
+        depth: v.depth, embedDim: v.embed_dim, numHeads: v.num_heads, mlpRatio: v.mlp_ratio, normEps: v.norm_eps, sharedAdaLN: v.shared_aln,
+        attnL2Norm: v.attn_l2_norm, classes: v.num_classes, patchNums: v.patch_nums, vocabEmbedDim: v.vae_Cvae,
+      },
+    },
+  };
+}
+
+describe('cli: tessera sample', () => {
+  let tmp: string;
+  let config: string;
+  before(() => {
+    tmp = mkdtempSync(path.join(tmpdir(), 'tessera-sample-'));
+    config = path.join(tmp, 'tiny-var.json');
+    writeFileSync(config, JSON.stringify(tinyVar));
+  });
+
+  it('samples a labelled grid from random weights, with progress per AR step and the resolved config beside it', async () => {
+    const out = path.join(tmp, 'grid.png');
+    const r = tessera(['sample', '--config', config, '--random-weights', '--class', '1', '2', '--n', '5', '--batch', '2', '--cfg', '1.5', '--top-p', '0.9', '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    // 3 batches x 3 scales, one line per step when stderr is not a terminal
+    expect(r.stderr.match(/^sampling \d+\/9 /gm)).to.have.length(9);
+    expect(r.stderr).to.contain('batch 3/3 scale 2 (4x4)');
+    const meta = await sharp(out).metadata();
+    // 3 columns x 2 rows of 8-pixel cells, 2-pixel padding, 12-pixel label strips
+    expect([meta.width, meta.height]).to.deep.equal([3 * 10 + 2, 2 * 22 + 2]);
+    const record = JSON.parse(readFileSync(path.join(tmp, 'grid.config.json'), 'utf8'));
+    expect(record.sampling).to.include({ cfg: 1.5, topK: 8, topP: 0.9 });
+    expect(record.run.labels).to.deep.equal([1, 2, 1, 2, 1]);
+    expect(record.backbone.defaulted).to.include('mlpRatio');
+  });
+
+  it('is deterministic under a seed', () => {
+    const a = path.join(tmp, 'a.png'), b = path.join(tmp, 'b.png');
+    for (const out of [a, b]) expect(tessera(['sample', '--config', config, '--random-weights', '--n', '2', '--seed', '7', '--out', out]).code).to.equal(0);
+    expect(readFileSync(a).equals(readFileSync(b))).to.equal(true);
+  });
+
+  it('refuses to sample without weights, and bad flags, with one line and exit 2', () => {
+    const cases: [string[], RegExp][] = [
+      [[], /^USAGE: .*--weights.*--random-weights/],
+      [['--random-weights', '--cfg', 'abc'], /^USAGE: --cfg must be a number/],
+      [['--random-weights', '--cfg', '-1'], /^CONFIG_INVALID: .*cfg/],
+      [['--random-weights', '--class', '99'], /^USAGE: --class 99 is outside 0\.\.9/],
+      [['--random-weights', '--weights', path.join(tmp, 'missing.safetensors')], /^FILE_NOT_FOUND: /],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = tessera(['sample', '--config', config, '--out', path.join(tmp, 'x.png'), ...args]);
+      expect(r.code, r.stderr).to.equal(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr).to.match(pattern);
+    }
+    expect(existsSync(path.join(tmp, 'x.png'))).to.equal(false);
+  });
+
+  it("reproduces the official greedy sample of a fixture end to end from the fixture's weights", async () => {
+    const manifestFile = path.join(FIXTURES, 'var', 'infer_greedy_cfg.json');
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8'));
+    const tensorsFile = path.join(FIXTURES, 'var', manifest.tensors);
+    const tensors = readSafetensorsFile(tensorsFile).tensors;
+    const cfgFile = path.join(tmp, 'fixture-var.json');
+    writeFileSync(cfgFile, JSON.stringify(configOfManifest(manifest)));
+    // The case ships the VQVAE's decoding half only: complete it with random encoder weights.
+    const engine = await TfjsEngine.create();
+    const host = new PluginHost({ searchPaths: [REPO], builtins: [adalnBackbone] });
+    const g = host.build(host.resolveFile(cfgFile), { engine, draws: SeededDraws.fromSeed(0) });
+    const vae = new Map([...tensors].filter(([k]) => k.startsWith('param.vae.')).map(([k, t]) => [k.slice('param.vae.'.length), t] as [string, HostTensor]));
+    g.tokenizer.module.initialize(new Rng(0));
+    g.tokenizer.module.loadStateDict(vae, { strict: false });
+    const vaeFile = path.join(tmp, 'vae.safetensors');
+    writeSafetensorsFile(vaeFile, await g.tokenizer.module.stateDict());
+    g.tokenizer.module.dispose();
+
+    const call = manifest.config.call;
+    const labels = Array.from(toInt32(tensors.get('in.label_B') as HostTensor));
+    const out = path.join(tmp, 'fixture.png');
+    // VAR's cfg c is the guidance scale 1 + c; top_k 1 makes the sample independent of the draws.
+    const r = tessera(['sample', '--config', cfgFile, '--weights', tensorsFile, '--key', 'param.var', '--tokenizer-weights', vaeFile,
+      '--class', ...labels.map(String), '--cfg', String(1 + call.cfg), '--top-k', String(call.top_k), '--top-p', 'none', '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    const img = tensors.get('out.img') as HostTensor; // [B, 3, S, S] in [0, 1]
+    const [B, , S] = img.shape;
+    const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+    let maxDiff = 0;
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < 3; c++) {
+        for (let y = 0; y < S; y++) {
+          for (let x = 0; x < S; x++) {
+            const expected = Math.round((img.data[((b * 3 + c) * S + y) * S + x] as number) * 255);
+            const px = 2 + b * (S + 2) + x, py = 2 + y;
+            maxDiff = Math.max(maxDiff, Math.abs(data[(py * info.width + px) * info.channels + c] - expected));
+          }
+        }
+      }
+    }
+    expect(maxDiff).to.be.at.most(2);
+  });
+});
