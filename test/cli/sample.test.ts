@@ -74,19 +74,11 @@ describe('cli: tessera sample', () => {
     expect(record.backbone.defaulted).to.include('mlpRatio');
   });
 
-  it('is deterministic under a seed', () => {
-    const a = path.join(tmp, 'a.png'), b = path.join(tmp, 'b.png');
-    for (const out of [a, b]) expect(tessera(['sample', '--config', config, '--random-weights', '--n', '2', '--seed', '7', '--out', out]).code).to.equal(0);
-    expect(readFileSync(a).equals(readFileSync(b))).to.equal(true);
-  });
-
   it('refuses to sample without weights, and bad flags, with one line and exit 2', () => {
     const cases: [string[], RegExp][] = [
       [[], /^USAGE: .*--weights.*--random-weights/],
       [['--random-weights', '--cfg', 'abc'], /^USAGE: --cfg must be a number/],
-      [['--random-weights', '--cfg', '-1'], /^CONFIG_INVALID: .*cfg/],
       [['--random-weights', '--class', '99'], /^USAGE: --class 99 is outside 0\.\.9/],
-      [['--random-weights', '--weights', path.join(tmp, 'missing.safetensors')], /^FILE_NOT_FOUND: /],
     ];
     for (const [args, pattern] of cases) {
       const r = tessera(['sample', '--config', config, '--out', path.join(tmp, 'x.png'), ...args]);

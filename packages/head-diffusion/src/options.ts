@@ -38,11 +38,15 @@ const optionsObject = z.object({
   guidanceFormula: z.enum(['uncond-plus-scaled-difference', 'cond-plus-scaled-difference']).optional(),
   /** Residual mode: the diffusion runs on residual / residualScale; samples are multiplied back. */
   residualScale: z.number().positive().default(0.6),
-  /** FAR-style per-level step counts (see frequency-steps.ts); null keeps one respacing for all levels (official). */
+  /**
+   * FAR-style per-level step counts (see frequency-steps.ts); null keeps one respacing for all
+   * levels (official). Counts are at least 2: the clipped posterior log-variance reads a
+   * respaced schedule's second step.
+   */
   frequencyAwareSteps: z.object({
     levels: z.number().int().min(1),
-    lowestLevelSteps: positiveInt,
-    highestLevelSteps: positiveInt,
+    lowestLevelSteps: z.number().int().min(2),
+    highestLevelSteps: z.number().int().min(2),
   }).strict().nullable().default(null),
   /** FAR: condition the denoiser on the rows' frequency level (`index_cond_embed`). */
   levelConditioning: z.boolean().default(false),

@@ -6,6 +6,7 @@ import { TesseraError } from '../errors';
 import type { Engine } from './engine';
 import { TfjsEngine } from './tfjs/engine';
 import { OnnxEngine } from './onnx/engine';
+import { onnxBackends } from './onnx/runtime';
 
 /** Where an engine runs (`--device`); engines without a choice ignore it. */
 export interface EngineCreateOptions {
@@ -22,6 +23,34 @@ const factories: EngineFactory[] = [
   { name: 'tfjs', describe: 'TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else wasm, else cpu); eager, with autodiff', create: () => TfjsEngine.create() },
   { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: (o) => OnnxEngine.create({ device: o?.device ?? 'auto' }) },
 ];
+
+export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
+export type Device = (typeof DEVICES)[number];
+
+/** A `--device` value, checked: `cpu`, `cuda` or `auto`. */
+export function parseDevice(value: string): Device {
+  if ((DEVICES as readonly string[]).includes(value)) return value as Device;
+  throw new TesseraError('USAGE', `device \`${value}\` is not one of ${DEVICES.map((d) => `\`${d}\``).join(', ')}`, { data: { requested: value, available: [...DEVICES] } });
+}
+
+/**
+ * The engine that sampling uses when none is named: `onnx` (compiled graphs, several
+ * times faster) where onnxruntime-node loads on this machine, else `tfjs`.
+ */
+export function defaultSamplingEngine(): 'onnx' | 'tfjs' {
+  try {
+    onnxBackends();
+    return 'onnx';
+  } catch {
+    return 'tfjs';
+  }
+}
+
+/** Creates the engine `name` on `device` (`auto` by default); an unknown name is an `ENGINE_UNAVAILABLE` listing the known ones. */
+export function createEngine(name: string, options: EngineCreateOptions = {}): Promise<Engine> {
+  const [factory] = resolveEngines(name === 'all' ? '' : name);
+  return factory.create(options);
+}
 
 export function registerEngine(f: EngineFactory): void {
   const i = factories.findIndex((x) => x.name === f.name);

@@ -9,6 +9,8 @@
  * doubles they use: a parameter-free pixel tokenizer for direction tests, a marker head
  * and a recording backbone.
  */
+import 'reflect-metadata';
+
 export * from './checks';
 export * from './head-suite';
 export * from './tokenizer-suite';

@@ -23,6 +23,7 @@ import { GraphBuilder, typedOf, Value } from './graph';
 import * as L from './lower';
 import { HostValue, OnnxDevice, onnxBackends, OrtSession, SessionSettings } from './runtime';
 import { reshapeTarget } from './shapes';
+import { graphFlops } from './flops';
 import { OnnxTensor, TensorStore } from './tensor';
 import { CompiledFunction, compileFunction, CompileOptions, flattenTree, rebuildTree, Trace, TracedGraph, TensorSpec, TensorTree } from './trace';
 
@@ -57,6 +58,8 @@ export class OnnxEngine implements Engine {
   private readonly graphSettings: SessionSettings;
   private readonly eagerCacheSize: number;
   private activeTrace: Trace | undefined;
+  /** Compiled-graph runs and their MatMul/Gemm/Conv FLOPs so far (benchmarks read the differences). */
+  readonly stats = { graphRuns: 0, flops: 0 };
 
   private constructor(device: OnnxDevice, options: OnnxEngineOptions) {
     this.info = { name: 'onnx', backend: device, differentiable: false };
@@ -230,7 +233,7 @@ export class OnnxEngine implements Engine {
         return tpl;
       });
       const settings = { ...this.graphSettings, threads: options.threads ?? this.graphSettings.threads };
-      return new TracedGraph(trace.g.encode(options.name ?? 'tessera'), inputValues, [...trace.g.outputs], template, trace.external, settings);
+      return new TracedGraph(trace.g.encode(options.name ?? 'tessera'), inputValues, [...trace.g.outputs], template, trace.external, settings, graphFlops(trace.g));
     } finally {
       trace.closed = true;
       this.activeTrace = undefined;
@@ -248,7 +251,11 @@ export class OnnxEngine implements Engine {
       {
         isTracing: (xs) => this.activeTrace !== undefined && xs.some((x) => this.t(x).isSymbolic),
         trace: (f, specs, o) => this.trace(f, specs, o),
-        wrapOutputs: (graph, data) => rebuildTree(graph.template, graph.outputs.map((v, i) => this.concrete(data[i], v.shape, v.dtype))),
+        wrapOutputs: (graph, data) => {
+          this.stats.graphRuns++;
+          this.stats.flops += graph.flops;
+          return rebuildTree(graph.template, graph.outputs.map((v, i) => this.concrete(data[i], v.shape, v.dtype)));
+        },
         checkConcrete: (xs) => xs.map((x) => {
           const t = this.t(x);
           void t.data; // throws for symbolic or disposed inputs

@@ -48,6 +48,8 @@ export class GraphBuilder {
   readonly nodes: GraphNode[] = [];
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
+  /** Shape of every named value made through `input`, `constant` or `op` (FLOP counts read it). */
+  readonly shapes = new Map<string, readonly number[]>();
   /** Values of the scalar inputs of an eager graph, by input name. */
   readonly scalarFeeds = new Map<string, { dtype: DType; value: number }>();
   private readonly initializers: Initializer[] = [];
@@ -64,6 +66,7 @@ export class GraphBuilder {
   input(dtype: DType, shape: readonly number[], name = this.fresh('in')): Value {
     const v = { name, shape: [...shape], dtype };
     this.inputs.push(v);
+    this.shapes.set(name, v.shape);
     return v;
   }
 
@@ -96,6 +99,7 @@ export class GraphBuilder {
   /** A tensor constant: host data becomes an initializer (a model's weights, a resize matrix). */
   constant(data: TypedData, dtype: DType, shape: readonly number[], name = this.fresh('w')): Value {
     this.initializers.push({ name, elemType: ELEM_TYPE[dtype], shape: [...shape], data });
+    this.shapes.set(name, [...shape]);
     return { name, shape: [...shape], dtype };
   }
 
@@ -109,6 +113,7 @@ export class GraphBuilder {
   /** A one-output node with its (already inferred) output shape and dtype. */
   op(op: string, inputs: (Value | string)[], shape: number[], dtype: DType, attrs: Record<string, Attr> = {}): Value {
     const [name] = this.node(op, inputs.map((x) => (typeof x === 'string' ? x : x.name)), attrs);
+    this.shapes.set(name, shape);
     return { name, shape, dtype };
   }
 

@@ -113,6 +113,8 @@ export class TracedGraph {
     readonly template: Template,
     private readonly external: Trace['external'],
     private readonly settings: SessionSettings,
+    /** MatMul/Gemm/Conv FLOPs of one run (flops.ts). */
+    readonly flops = 0,
   ) {
     this.bytes = model;
   }
