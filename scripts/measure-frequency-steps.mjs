@@ -11,8 +11,9 @@
  * difference of the latents, beside the latents' mean magnitude and the seed-to-seed
  * difference with the option off (random weights: a reference scale, not a quality score).
  *
- * Run after `npx tsc -b`:
- *   node scripts/measure-frequency-steps.mjs [--engine tfjs|onnx] [--images 4] [--side 8]
+ * Run after `npx tsc -b` (the onnx engine by default: tfjs on wasm needs ~0.1 s per denoiser
+ * call here, so use `--images 1 --steps 20` with it):
+ *   node scripts/measure-frequency-steps.mjs [--engine onnx|tfjs] [--images 4] [--side 8]
  *        [--steps 100] [--lowest 25] [--highest 100] [--cfg 3] [--seed 0]
  */
 import 'reflect-metadata';
@@ -26,7 +27,7 @@ const core = require('@tessera/core');
 const { stepsForLevel } = require('@tessera/head-diffusion');
 
 function parseArgs(argv) {
-  const o = { engine: 'tfjs', images: 4, side: 8, steps: 100, lowest: 25, highest: 100, cfg: 3, seed: 0 };
+  const o = { engine: 'onnx', images: 4, side: 8, steps: 100, lowest: 25, highest: 100, cfg: 3, seed: 0 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
     if (!(key in o)) throw new Error(`unknown option ${argv[i]}; known: ${Object.keys(o).map((k) => `--${k}`).join(' ')}`);
@@ -46,6 +47,8 @@ function config(o, frequencyAwareSteps) {
       use: 'diffusion',
       options: {
         tokenDim: 4, zChannels: 64, width: 128, depth: 3, numSamplingSteps: String(o.steps), levelConditioning: true, alwaysGuided: true, frequencyAwareSteps,
+        // x̂0 clipped to [−1, 1]: random weights would otherwise give samples of magnitude ~1e4 (mar.md §5.6)
+        clipDenoised: true,
       },
     },
     backbone: {
@@ -71,31 +74,31 @@ function build(engine, cfg, seed) {
   return g;
 }
 
-/** Counts top-level denoiser calls (the CFG wrapper's inner plain call is not counted again). */
-function countCalls(head) {
-  const counter = { calls: 0 };
-  const net = head.net;
-  let inside = false;
-  for (const name of ['forward', 'forwardWithCfg']) {
-    const f = net[name].bind(net);
-    net[name] = (...args) => {
-      if (inside) return f(...args);
-      counter.calls++;
-      inside = true;
-      try { return f(...args); } finally { inside = false; }
-    };
+/**
+ * Seeded draws that count the reverse diffusion steps: each draws its step noise once and
+ * runs the denoiser once (the CFG wrapper evaluates both halves in one call). Counting
+ * draws, not JS calls, also works where the engine traces the step into a graph (onnx).
+ */
+class StepCountingDraws extends core.SeededDraws {
+  denoiserCalls = 0;
+
+  normal(shape, label) {
+    if (label === 'diffusion p_sample noise' || label === 'diffusion ddim noise') this.denoiserCalls++;
+    return super.normal(shape, label);
   }
-  return counter;
 }
 
 function sampleLatent(engine, g, o, seed) {
   const labels = Array.from({ length: o.images }, (_, i) => i % 10);
+  const draws = new StepCountingDraws(new core.Rng(seed));
   const t0 = process.hrtime.bigint();
-  const { images, tokens } = new core.Sampler(g).sample({ labels, settings: { cfg: o.cfg }, seed, clamp: false });
+  const c0 = process.cpuUsage();
+  const { images, tokens } = new core.Sampler(g).sample({ labels, settings: { cfg: o.cfg }, draws, clamp: false });
   const latent = Float32Array.from(engine.readSync(tokens.latent));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
   engine.dispose([images, tokens.latent]);
-  return { latent, seconds };
+  return { latent, seconds, cpu: (c.user + c.system) / 1e6, calls: draws.denoiserCalls };
 }
 
 const meanAbs = (a) => a.reduce((s, x) => s + Math.abs(x), 0) / a.length;
@@ -119,16 +122,19 @@ async function main() {
   const results = [];
   for (const s of settings) {
     const g = build(engine, config(o, s.option), 1);
-    const counter = countCalls(g.head);
+    // The first run also builds what the engine caches per step count (onnx: one traced graph each).
+    const cold = sampleLatent(engine, g, o, o.seed);
     const run = sampleLatent(engine, g, o, o.seed);
-    const calls = counter.calls;
     const reference = s.option === null ? sampleLatent(engine, g, o, o.seed + 1).latent : undefined;
     for (const m of [g.tokenizer.module, g.backbone.module, g.head.module]) m.dispose();
-    results.push({ ...s, calls, seconds: run.seconds, latent: run.latent, reference });
-    console.log(`  ${s.name.padEnd(28)} steps per level [${s.perLevel.join(', ')}]  denoiser calls ${String(calls).padStart(5)}  ${run.seconds.toFixed(2)} s`);
+    results.push({ ...s, calls: run.calls, seconds: run.seconds, cpu: run.cpu, cold: cold.seconds, latent: run.latent, reference });
+    console.log(`  ${s.name.padEnd(28)} steps per level [${s.perLevel.join(', ')}]  denoiser calls ${String(run.calls).padStart(5)}  `
+      + `${run.seconds.toFixed(2)} s wall, ${run.cpu.toFixed(2)} s CPU (first run ${cold.seconds.toFixed(2)} s wall)`);
   }
   const [off, on] = results;
-  console.log(`  saved: ${off.calls - on.calls} denoiser calls (${(100 * (1 - on.calls / off.calls)).toFixed(1)}%), ${(off.seconds - on.seconds).toFixed(2)} s (${(100 * (1 - on.seconds / off.seconds)).toFixed(1)}%)`);
+  const pct = (a, b) => (100 * (1 - a / b)).toFixed(1);
+  console.log(`  saved: ${off.calls - on.calls} denoiser calls (${pct(on.calls, off.calls)}%), ${(off.seconds - on.seconds).toFixed(2)} s wall (${pct(on.seconds, off.seconds)}%), `
+    + `${(off.cpu - on.cpu).toFixed(2)} s CPU (${pct(on.cpu, off.cpu)}%); first runs ${pct(on.cold, off.cold)}% wall`);
   console.log(`  samples: mean |latent_on − latent_off| = ${meanAbsDiff(on.latent, off.latent).toPrecision(4)}; mean |latent_off| = ${meanAbs(off.latent).toPrecision(4)}; `
     + `seed-to-seed mean |Δ| (off, seeds ${o.seed} and ${o.seed + 1}) = ${meanAbsDiff(off.latent, off.reference).toPrecision(4)}`);
 }

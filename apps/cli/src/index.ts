@@ -7,9 +7,11 @@ import { isTesseraError, TesseraError } from '@tessera/core';
 import { createHost } from './builtins';
 import { doctor, formatDoctor } from './commands/doctor';
 import { formatPlugins, pluginsReport } from './commands/plugins';
+import { formatPluginNew, pluginNew, type PluginNewFlags } from './commands/plugin-new';
 import { validateConfig } from './commands/config';
 import { inspectWeights } from './commands/inspect';
 import { parityCommand } from './commands/parity';
+import { benchCommand, type BenchFlags } from './commands/bench';
 import { trainCommand, type TrainFlags } from './commands/train';
 import { sampleCommand, type SampleFlags } from './commands/sample';
 import { editCommand, type EditFlags } from './commands/edit';
@@ -45,6 +47,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
       if (listings.some((l) => l.error)) setExit(1);
     });
 
+  program.command('plugin').description('write plugin packages')
+    .command('new <kind> <name>')
+    .description('scaffold a plugin package tessera-plugin-<kind>-<name> (tokenizer, direction, head or backbone) that builds and passes the conformance suite as generated')
+    .option('--dir <path>', 'folder to create the package in (default: the current folder)')
+    .action((kind: string, name: string, o: PluginNewFlags) => {
+      write(formatPluginNew(pluginNew(kind, name, o)));
+    });
+
   const config = program.command('config').description('work with generator configs');
   config.command('validate <file>')
     .description('check a config: schema, plugins, options (with JSON paths) and plugin compatibility')
@@ -68,6 +78,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'machine-readable output')
     .action(async (dirs: string[], o: { engine: string; kinds?: string; json?: boolean }) => {
       setExit(await parityCommand(dirs, o, createHost(), write));
+    });
+
+  program.command('bench')
+    .description('sampling throughput (tiny presets on tfjs and onnx; VAR-d16, FAR-B, MAR-B, HART-256 on onnx vs the official code), traced matmul GFLOP/s, a training step')
+    .option('--json', 'machine-readable output')
+    .option('--quick', 'a few minutes: tiny presets, matmul, VAR-d16 batch 1')
+    .option('--full', 'the PEER_BENCH.md settings at batch 1 and 8 (tens of minutes)')
+    .option('--only <presets>', 'comma-separated preset names (var-tiny, far-tiny, mar-tiny, hart-tiny, var-d16, hart-256, far-b, mar-b)')
+    .option('--configs <dir>', 'folder of the preset configs (default: configs/ found from the working directory)')
+    .option('--device <device>', 'onnx device: cpu, cuda or auto', 'auto')
+    .option('--threads <n>', 'intra-op threads of the onnx engine (default: all cores)')
+    .option('--spinning', 'busy-waiting onnxruntime threads while sampling')
+    .action(async (o: BenchFlags) => {
+      await benchCommand(o, write);
     });
 
   const CFG_HELP = 'guidance scale s of s·cond − (s−1)·uncond, 1 = none (MAR/FAR cfg = s; VAR/HART cfg c = s − 1: VAR cfg 1.5 is --cfg 2.5)';

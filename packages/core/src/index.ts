@@ -17,6 +17,7 @@ export { onnxBackends } from './engine/onnx/runtime';
 export { compileIfSupported } from './engine/onnx/trace';
 export type { CompiledFunction, CompileOptions, TensorSpec, TensorTree, TracedGraph, WeightMode } from './engine/onnx/trace';
 export * from './engine/registry';
+export * as bench from './bench/index';
 export * from './nn/module';
 export * as init from './nn/init';
 export * from './nn/layers';

@@ -9,8 +9,11 @@ import { REPO } from '../../paths';
 
 export const GMM_DIR = path.join(REPO, 'examples', 'tessera-plugin-head-gmm');
 
+let built = false;
+
 export function loadGmm(): TesseraPlugin {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', GMM_DIR], { stdio: 'inherit' });
+  if (!built) execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', GMM_DIR], { stdio: 'inherit' });
+  built = true;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require(GMM_DIR) as { default: TesseraPlugin }).default;
 }

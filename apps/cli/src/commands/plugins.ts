@@ -1,5 +1,6 @@
 /** `tessera plugins`: every plugin the host can load, with kind, capabilities and options schema. */
 import { z } from 'zod';
+import { TesseraError } from '@tessera/core';
 import type { PluginHost, TesseraPlugin } from '@tessera/core';
 import { listPlugins, PluginListing } from '../builtins';
 
@@ -31,8 +32,20 @@ function capabilitiesOf(p: TesseraPlugin): { provides: string[]; requires: strin
   return { provides: caps.provides, requires: caps.requires.map((r) => `${r.slot}: ${r.anyOf.join(' | ')}`) };
 }
 
+/**
+ * A loaded third-party plugin must be the one its package.json announces: discovery lists
+ * packages by their `tessera` field without importing them, so the two must agree.
+ */
+function checkAnnounced(l: PluginListing): void {
+  if (!l.plugin || l.error || l.packageName.startsWith('@tessera/') || l.name === l.packageName || l.name === l.plugin.name) return;
+  l.error = new TesseraError('PLUGIN_INVALID', `\`${l.packageName}\`: package.json field \`tessera.name\` is \`${l.name}\` but the plugin is named \`${l.plugin.name}\`; make them the same (configs use the name)`, {
+    subject: `${l.kind}/${l.plugin.name}`, data: { packageName: l.packageName, announced: l.name, name: l.plugin.name, problem: 'name-mismatch' },
+  });
+}
+
 export function pluginsReport(host: PluginHost, searchPaths: string[], check: boolean): { listings: PluginListing[]; json: unknown[] } {
   const listings = listPlugins(host, searchPaths, check);
+  listings.forEach(checkAnnounced);
   const json = listings.map((l) => ({
     kind: l.kind,
     name: l.name,

@@ -15,13 +15,15 @@ export interface TemplateVars {
   name: string;
   /** `tessera-plugin-<kind>-<name>` */
   packageName: string;
-  /** PascalCase of the name, e.g. `Gauss`. */
+  /** PascalCase of the name, e.g. `MyHead` for `my-head`. */
   Name: string;
+  /** camelCase of the name, e.g. `myHead`. */
+  camel: string;
 }
 
-/** Replaces `__kind__`, `__name__`, `__Name__` and `__package__` in a template. */
+/** Replaces `__kind__`, `__name__`, `__Name__`, `__camel__` and `__package__` in a template. */
 export function fill(template: string, v: TemplateVars): string {
-  return template.replace(/__kind__/g, v.kind).replace(/__name__/g, v.name).replace(/__Name__/g, v.Name).replace(/__package__/g, v.packageName);
+  return template.replace(/__kind__/g, v.kind).replace(/__name__/g, v.name).replace(/__Name__/g, v.Name).replace(/__camel__/g, v.camel).replace(/__package__/g, v.packageName);
 }
 
 /** Dependency ranges core itself uses, so the plugin shares core's zod and tsyringe. */

@@ -97,7 +97,7 @@ export class __Name__Head implements Head {
 const OPTIONS = String.raw`/** Options of head '__name__'. Unknown keys are an error (strict), every option has a default. */
 import { z } from 'zod';
 
-export const __name__HeadOptions = z.object({
+export const __camel__HeadOptions = z.object({
   /** Values per token (the tokenizer's latent channels). */
   tokenDim: z.number().int().positive().default(16),
   /** Width of the backbone's hidden state. */
@@ -107,7 +107,7 @@ export const __name__HeadOptions = z.object({
   maxLogScale: z.number().default(3),
 }).strict();
 
-export type __Name__HeadOptions = z.output<typeof __name__HeadOptions>;
+export type __Name__HeadOptions = z.output<typeof __camel__HeadOptions>;
 `;
 
 const INDEX = String.raw`/**
@@ -119,16 +119,16 @@ const INDEX = String.raw`/**
 import { definePlugin, ENGINE, HEAD } from '@tessera/core';
 import { instanceCachingFactory } from 'tsyringe';
 import { __Name__Head } from './head';
-import { __name__HeadOptions } from './options';
+import { __camel__HeadOptions } from './options';
 
 export { __Name__Head, __Name__Network } from './head';
-export { __name__HeadOptions, type __Name__HeadOptions } from './options';
+export { __camel__HeadOptions, type __Name__HeadOptions } from './options';
 
 export const plugin = definePlugin({
   name: '__name__',
   kind: 'head',
   description: 'A diagonal Gaussian per continuous token (Gaussian NLL loss, tempered sampling, mean guidance)',
-  options: __name__HeadOptions,
+  options: __camel__HeadOptions,
   capabilities: {
     provides: [],
     requires: [{ slot: 'tokenizer', anyOf: ['continuous'], need: 'continuous tokens', fix: 'use a continuous tokenizer such as vae' }],

@@ -89,7 +89,7 @@ export class __Name__Tokenizer implements Tokenizer {
 const OPTIONS = String.raw`/** Options of tokenizer '__name__'. Unknown keys are an error (strict), every option has a default. */
 import { z } from 'zod';
 
-export const __name__TokenizerOptions = z.object({
+export const __camel__TokenizerOptions = z.object({
   /** Image side in pixels. */
   resolution: z.number().int().positive().default(32),
   /** Pixels per token side. */
@@ -98,7 +98,7 @@ export const __name__TokenizerOptions = z.object({
   channels: z.number().int().positive().default(8),
 }).strict().refine((o) => o.resolution % o.patchSize === 0, { message: 'resolution must be a multiple of patchSize', path: ['patchSize'] });
 
-export type __Name__TokenizerOptions = z.output<typeof __name__TokenizerOptions>;
+export type __Name__TokenizerOptions = z.output<typeof __camel__TokenizerOptions>;
 `;
 
 const INDEX = String.raw`/**
@@ -110,16 +110,16 @@ const INDEX = String.raw`/**
 import { definePlugin, ENGINE, TOKENIZER } from '@tessera/core';
 import { instanceCachingFactory } from 'tsyringe';
 import { __Name__Tokenizer } from './tokenizer';
-import { __name__TokenizerOptions } from './options';
+import { __camel__TokenizerOptions } from './options';
 
 export { __Name__Network, __Name__Tokenizer } from './tokenizer';
-export { __name__TokenizerOptions, type __Name__TokenizerOptions } from './options';
+export { __camel__TokenizerOptions, type __Name__TokenizerOptions } from './options';
 
 export const plugin = definePlugin({
   name: '__name__',
   kind: 'tokenizer',
   description: 'Pixel patches projected to continuous tokens by a learned linear map, with a latent pyramid',
-  options: __name__TokenizerOptions,
+  options: __camel__TokenizerOptions,
   capabilities: { provides: ['continuous', 'pyramid'], requires: [] },
   register(container, options) {
     container.register(TOKENIZER, { useFactory: instanceCachingFactory((c) => new __Name__Tokenizer(c.resolve(ENGINE), options)) });

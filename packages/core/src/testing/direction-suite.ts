@@ -68,7 +68,7 @@ function tokenTensors(t: Tokens): Tensor[] {
 }
 
 function exampleTensors(ex: TrainingExample): Tensor[] {
-  return [ex.inputs, ex.visible, ex.levels, ex.headLevels, ex.target.values, ex.target.indices, ex.weights].filter((t): t is Tensor => !!t);
+  return [...new Set([ex.inputs, ex.visible, ex.levels, ex.positions, ex.headLevels, ex.target.values, ex.target.indices, ex.weights].filter((t): t is Tensor => !!t))];
 }
 
 export function directionConformance<O>(setup: DirectionConformanceSetup<O>): Check[] {
@@ -211,7 +211,7 @@ export function directionConformance<O>(setup: DirectionConformanceSetup<O>): Ch
             }
             const hidden = F.tidy(() => {
               const labels = F.tensor(Int32Array.from({ length: B }, (_, i) => i % space.classes), [B], 'int32');
-              return [...built.backbone.forward({ inputs: ex.inputs, labels, attention: ex.attention, visible: ex.visible, levels: ex.levels }).hidden.shape];
+              return [...built.backbone.forward({ inputs: ex.inputs, labels, attention: ex.attention, visible: ex.visible, levels: ex.levels, positions: ex.positions }).hidden.shape];
             });
             assert(p, hidden[0] * hidden[1] === N, `${where}: ${N} target rows, but the backbone outputs ${hidden[0]}x${hidden[1]} positions for these inputs (one target row per output position)`);
             if (ex.weights) assert(p, ex.weights.shape.join() === String(N), `${where}: weights [${ex.weights.shape}], expected [${N}]`);

@@ -6,6 +6,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { TesseraError } from '../../errors';
 import { registerWasmGradientKernels } from './wasm-grad-kernels';
+import { registerWasmMatmul } from './wasm-matmul';
 
 export type TfjsBackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -77,6 +78,7 @@ export async function loadTfjs(requested: TfjsBackendName | 'auto'): Promise<{ t
       if (name === 'wasm') {
         if (!avail.wasm || !tryRequire('@tensorflow/tfjs-backend-wasm')) continue;
         registerWasmGradientKernels(tf);
+        registerWasmMatmul(tf);
       }
       if (await tf.setBackend(name)) {
         backend = name;
