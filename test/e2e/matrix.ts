@@ -66,3 +66,13 @@ export function matrixConfig(tok: TokenizerName, d: DirectionName, h: HeadName):
 export const TOKENIZERS: TokenizerName[] = ['vae', 'msvq'];
 export const DIRECTIONS: DirectionName[] = ['raster', 'masked', 'scale', 'frequency'];
 export const HEADS: HeadName[] = ['categorical', 'diffusion'];
+
+/** What each combination does: `trains`, or refused at config load by `plugin` for lack of `missing` from `other`. */
+export type Expectation = { trains: true } | { trains: false; plugin: string; other: string; missing: string };
+
+export function expectation(tok: TokenizerName, d: DirectionName, h: HeadName): Expectation {
+  if (tok === 'msvq' && d === 'frequency') return { trains: false, plugin: 'direction/frequency', other: 'tokenizer/msvq', missing: 'continuous' };
+  if (tok === 'vae' && h === 'categorical') return { trains: false, plugin: 'head/categorical', other: 'tokenizer/vae', missing: 'discrete' };
+  if (tok === 'msvq' && h === 'diffusion') return { trains: false, plugin: 'head/diffusion', other: 'tokenizer/msvq', missing: 'continuous' };
+  return { trains: true };
+}

@@ -12,6 +12,9 @@
  * target of scale k is the area down-sample of what is left of the latent after the
  * coarser scales, each predicted map is bicubically up-sampled and accumulated (no φ),
  * and the next scale's input is the area down-sample of the accumulated latent.
+ *
+ * HART's additions (the residual target of hybrid tokens, the masked last scale) are
+ * applied to this example by hart-training.ts.
  */
 import { TesseraError } from '@tessera/core';
 import type { Engine, LatentPyramid, Tensor, Tokenizer, Tokens, TrainingExample } from '@tessera/core';

@@ -146,7 +146,7 @@ export function buildGenerator(engine: Engine, config: Json, searchPaths: string
  * samples would not depend on the transformer at all. Such all-zero parameters get
  * N(0, 0.02²) values, so the benchmark's cross-engine token check compares real work.
  */
-function fillZeroParameters(F: Engine, m: Generator['head']['module'], rng: Rng): void {
+export function fillZeroParameters(F: Engine, m: Generator['head']['module'], rng: Rng): void {
   for (const [, p] of m.namedParameters()) {
     const data = F.readSync(p.value);
     if (data.some((v) => v !== 0)) continue;

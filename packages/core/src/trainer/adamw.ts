@@ -47,8 +47,12 @@ export class AdamW {
     this.v = params.map((p) => F.zeros(p.parameter.shape));
   }
 
-  /** One update with learning rate `lr`; consumes nothing (the caller frees `grads`). */
-  step(grads: Tensor[], lr: number): void {
+  /**
+   * One update with learning rate `lr`; consumes nothing (the caller frees `grads`). A
+   * parameter without a gradient (unused by this step's graph) is left alone, as torch
+   * skips parameters whose `.grad` is None.
+   */
+  step(grads: (Tensor | undefined)[], lr: number): void {
     const F = this.F;
     const [b1, b2] = this.settings.betas;
     this.steps += 1;
@@ -57,6 +61,7 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
     this.params.forEach((p, i) => {
       const g = grads[i];
+      if (!g) return;
       const [m, v, w] = F.tidy(() => {
         const m_ = F.add(this.m[i], F.mul(F.sub(g, this.m[i]), 1 - b1));
         const v_ = F.add(F.mul(this.v[i], b2), F.mul(F.mul(g, g), 1 - b2));
@@ -106,24 +111,29 @@ export class AdamW {
  * `min(1, maxNorm / (norm + 1e-6))` when `maxNorm` is set. The norm is read to the host
  * (the trainer checks it is finite). Returns new tensors; the inputs are freed.
  */
-export function clipGradients(F: Engine, grads: Tensor[], maxNorm: number | null): { grads: Tensor[]; norm: number } {
-  const normT = F.tidy(() => F.sqrt(grads.map((g) => F.sum(F.square(g))).reduce((a, b) => F.add(a, b))));
+export function clipGradients(F: Engine, grads: (Tensor | undefined)[], maxNorm: number | null): { grads: (Tensor | undefined)[]; norm: number } {
+  const present = grads.filter((g): g is Tensor => g !== undefined);
+  if (present.length === 0) return { grads, norm: 0 };
+  const normT = F.tidy(() => F.sqrt(present.map((g) => F.sum(F.square(g))).reduce((a, b) => F.add(a, b))));
   const norm = (F.readSync(normT) as Float32Array)[0];
   F.dispose(normT);
   if (maxNorm === null || !Number.isFinite(norm)) return { grads, norm };
   const coef = Math.min(1, maxNorm / (norm + 1e-6));
   if (coef >= 1) return { grads, norm };
-  const scaled = grads.map((g) => F.mul(g, coef));
-  F.dispose(grads);
+  const scaled = grads.map((g) => (g ? F.tidy(() => F.mul(g, coef)) : undefined));
+  F.dispose(present);
   return { grads: scaled, norm };
 }
+
+/** A new tensor with the values of `x` (every number operand makes a scalar tensor, hence the tidy). */
+const copyOf = (F: Engine, x: Tensor): Tensor => F.tidy(() => F.add(x, 0));
 
 /** Exponential moving average of the trained weights (`ema ← rate·ema + (1 − rate)·w`). */
 export class Ema {
   private shadow: Tensor[];
 
   constructor(private readonly F: Engine, readonly params: TrainedParameter[], readonly rate: number) {
-    this.shadow = params.map((p) => F.keep(F.add(p.parameter.value, 0)));
+    this.shadow = params.map((p) => copyOf(F, p.parameter.value));
   }
 
   update(): void {
@@ -156,8 +166,8 @@ export class Ema {
   /** Runs `fn` with the EMA weights in place of the trained ones, then puts those back. */
   async withWeights<R>(fn: () => Promise<R> | R): Promise<R> {
     const F = this.F;
-    const saved = this.params.map((p) => F.keep(F.add(p.parameter.value, 0)));
-    this.params.forEach((p, i) => p.parameter.set(F.add(this.shadow[i], 0)));
+    const saved = this.params.map((p) => copyOf(F, p.parameter.value));
+    this.params.forEach((p, i) => p.parameter.set(copyOf(F, this.shadow[i])));
     try {
       return await fn();
     } finally {

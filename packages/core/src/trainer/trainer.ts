@@ -10,8 +10,9 @@
  *          → class-label drop for guidance (the `adaln` backbone's `dropLabels`; the
  *            `mae` backbone drops inside its forward from `training.draws`)
  *          → `backbone.forward` → rows [B·L, D] → `head.loss` (label-smoothed CE for
- *            `categorical`, the diffusion loss with its batch multiplier for `diffusion`)
- *            × the example's `lossScale`
+ *            `categorical`, plus HART's residual diffusion loss when it composes a
+ *            residual head; the diffusion loss with its batch multiplier for
+ *            `diffusion`) × the example's `lossScale`
  *          → gradients of the backbone and head (`engine.valueAndGrads`), global-norm
  *            clipping, AdamW with the scheduled learning rate, EMA.
  *
@@ -133,7 +134,7 @@ export class Trainer {
         }
         this.optimizer.step(clipped.grads, lr);
       } finally {
-        F.dispose(clipped.grads);
+        F.dispose(clipped.grads.filter((g): g is Tensor => g !== undefined));
       }
       this.ema?.update();
       this.step += 1;
@@ -169,9 +170,12 @@ export class Trainer {
     const lossFn = (): Tensor => F.tidy(() => {
       const out = backbone.forward({
         inputs: example.inputs, labels: labels_B, attention: example.attention, visible: example.visible, levels: example.levels,
-        training: { draws: this.draws },
+        positions: example.positions, training: { draws: this.draws },
       });
-      const loss = head.loss(headRows(F, out, example), example.target, example.weights, this.draws);
+      const rows = headRows(F, out, example);
+      // HART: a composed residual head conditions on `decoder_norm(hidden + codes)` of the backbone
+      const input = head.residual && backbone.residualCondition ? { ...rows, residualCondition: backbone.residualCondition.bind(backbone) } : rows;
+      const loss = head.loss(input, example.target, example.weights, this.draws);
       return example.lossScale === undefined || example.lossScale === 1 ? loss : F.mul(loss, example.lossScale);
     });
     return { lossFn, cleanup: () => { disposeTokens(F, tokens); disposeExample(F, example); F.dispose(labels_B); } };
@@ -207,6 +211,7 @@ export function disposeTokens(F: Engine, t: Tokens): void {
 }
 
 export function disposeExample(F: Engine, ex: TrainingExample): void {
-  const ts = [ex.inputs, ex.visible, ex.levels, ex.headLevels, ex.target.indices, ex.target.values, ex.weights];
+  const r = ex.target.residual;
+  const ts = [ex.inputs, ex.visible, ex.levels, ex.positions, ex.headLevels, ex.target.indices, ex.target.values, ex.weights, r?.rows, r?.values, r?.codebook];
   F.dispose([...new Set(ts.filter((t): t is Tensor => t !== undefined))]);
 }

@@ -135,6 +135,28 @@ function disposeExample(F: Engine, ex: TrainingExample): void {
   F.dispose(all.filter((t): t is Tensor => t !== undefined));
 }
 
+/** The last-scale outputs: kept positions from the example's `positions` [B, I], the residual terms from the heads' observers. */
+function residualOutputs(
+  c: ParityCase, observed: Map<string, HostTensor>, positions: { data: Int32Array; I: number; lastStart: number }, [B, K, C, Cv]: number[],
+): Map<string, HostTensor> {
+  const { data, I, lastStart } = positions;
+  const kept = Int32Array.from({ length: B * K }, (_, r) => data[Math.floor(r / K) * I + I - K + (r % K)] - lastStart);
+  const take = (name: string, shape?: number[]): HostTensor => {
+    const v = observed.get(name);
+    if (!v) throw new TesseraError('PARITY_UNSUPPORTED', `\`${c.file}\`: the heads did not report \`${name}\``, { subject: c.file });
+    return shape ? { ...v, shape } : v;
+  };
+  return new Map([
+    ['kept_last_positions', { dtype: 'int32', shape: [B, K], data: kept }],
+    ['diff_cond', take('residual.condition', [B, K, C])],
+    ['diff_target', take('residual.target', [B, K, Cv])],
+    ['diff_mse', take('residual.mse')],
+    ['diff_vb', take('residual.vb')],
+    ['diff_loss_per_row', take('residual.rowLoss')],
+    ['diff_loss', take('residual.loss')],
+  ]);
+}
+
 /**
  * The training path of HART through the plugins: direction `scale` (with
  * `lastScaleMasking`) makes the example from the case's tokens [orders, mask rate], the
@@ -200,26 +222,11 @@ async function runForward(c: ParityCase, F: Engine): Promise<ParityOutputs> {
       F.dispose(loss);
       return { logits: logitsOf(input), hidden: hidden_BLC, context_effective: context };
     });
-    const positions = F.readSync(example.positions as Tensor) as Int32Array;
-    const I = example.inputs.shape[1];
-    // Input positions of the last scale start after the other scales' inL − N inputs.
-    const inL = c.input('x_BLCv_wo_first_l').shape[1];
-    const N = patchNums[patchNums.length - 1] ** 2;
-    const kept = Int32Array.from({ length: B * K }, (_, r) => positions[Math.floor(r / K) * I + I - K + (r % K)] - (inL - N));
     const result = await collectOutputs(F, outputs);
-    const take = (name: string, shape?: number[]): HostTensor => {
-      const v = observed.get(name);
-      if (!v) throw new TesseraError('PARITY_UNSUPPORTED', `the heads did not report \`${name}\``, { subject: c.file });
-      return shape ? { ...v, shape } : v;
-    };
-    const Cv = codebook_VC.shape[1];
-    result.set('kept_last_positions', { dtype: 'int32', shape: [B, K], data: kept });
-    result.set('diff_cond', take('residual.condition', [B, K, model.cfg.embedDim]));
-    result.set('diff_target', take('residual.target', [B, K, Cv]));
-    result.set('diff_mse', take('residual.mse'));
-    result.set('diff_vb', take('residual.vb'));
-    result.set('diff_loss_per_row', take('residual.rowLoss'));
-    result.set('diff_loss', take('residual.loss'));
+    // Input positions of the last scale start after the other scales' inL − N inputs.
+    const lastStart = c.input('x_BLCv_wo_first_l').shape[1] - patchNums[patchNums.length - 1] ** 2;
+    const positions = { data: F.readSync(example.positions as Tensor) as Int32Array, I: example.inputs.shape[1], lastStart };
+    for (const [k, v] of residualOutputs(c, observed, positions, [B, K, model.cfg.embedDim, codebook_VC.shape[1]])) result.set(k, v);
     return result;
   } finally {
     if (ex) disposeExample(F, ex);
