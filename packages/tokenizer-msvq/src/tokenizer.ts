@@ -47,6 +47,7 @@ export class MsvqTokenizer implements Tokenizer {
   readonly module: Vqvae;
   readonly multiScale: MultiScaleQuantizer;
   private readonly compiledDecode = new Map<boolean, CompiledFunction<Tensor>>();
+  private readonly compiledNext = new Map<number, CompiledFunction<Tensor[]>>();
 
   constructor(private readonly F: Engine, readonly options: MsvqOptions) {
     this.module = new Vqvae(F, vqvaeConfigOf(options));
@@ -59,9 +60,26 @@ export class MsvqTokenizer implements Tokenizer {
       patchNums: [...options.patchNums],
       embed: (indices) => q.embed(indices),
       teacherForcingInput: (indices) => q.teacherForcingInput(indices),
-      nextInput: (si, fHat, h) => q.nextInput(si, fHat, h),
+      nextInput: (si, fHat, h) => {
+        const [fHatNext, next] = this.compiledNextInput(si)(fHat, h);
+        return { fHat: fHatNext, next };
+      },
       decodeFeatures: (fHat) => vae.fhatToImage(fHat),
     };
+  }
+
+  /** `nextInput` of scale `si` as one graph per batch size on engines that trace (onnx), eager elsewhere. */
+  private compiledNextInput(si: number): CompiledFunction<Tensor[]> {
+    let fn = this.compiledNext.get(si);
+    if (!fn) {
+      const q = this.module.quantize;
+      fn = compileIfSupported(this.F, (fHat: Tensor, h: Tensor): Tensor[] => {
+        const r = q.nextInput(si, fHat, h);
+        return r.next ? [r.fHat, r.next] : [r.fHat]; // [f̂, next input] or [f̂] at the last scale
+      }, { name: 'msvq_next_input' });
+      this.compiledNext.set(si, fn);
+    }
+    return fn;
   }
 
   /** Images (B, 3, H, W) in [-1, 1] → per-scale indices (B, pn²), plus the residual in hybrid mode. */

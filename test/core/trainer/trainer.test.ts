@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
-  AdamW, Batcher, clipGradients, decays, Engine, Generator, init, learningRateFactor, listCheckpoints, Parameter, progressiveStage,
+  AdamW, Batcher, buildLatentCache, CachedLatentDataset, clipGradients, LatentBatcher, decays, Engine, Generator, init, learningRateFactor, listCheckpoints, Parameter, progressiveStage,
   initialProgressiveState, resolveRunDir, resolveTraining, runTraining, TfjsEngine, Trainer, transformerStateDict,
 } from '@tessera/core';
 import { buildTiny as buildScaleTiny, disposeGenerator, tinyVar } from '../../direction-scale/tiny';
@@ -148,6 +148,26 @@ describe('core/trainer', () => {
         const losses = Array.from({ length: 8 }, () => trainer.trainStep(batch).loss);
         expect(losses[7]).to.be.lessThan(losses[0]);
         expect(trainer.params.map((p) => p.key)).to.include('encoder.conv_in.weight');
+      } finally {
+        trainer.dispose();
+        disposeGenerator(g);
+      }
+    });
+
+    it('trains from a latent cache (the tokenizer runs once per image, not per step)', async () => {
+      const g = buildMaeTiny(F, tinyConfig('masked'), 6);
+      const o = resolveTraining({ batchSize: 4, baseLearningRate: 1, cacheLatents: true }, 'generator', 'diffusion').options;
+      const trainer = new Trainer(g, o);
+      try {
+        const build = await buildLatentCache(g.tokenizer, memoryDataset(8, 8), { file: path.join(tmp(), 'latents.safetensors'), engine: F, flip: o.flip });
+        const data = new LatentBatcher(CachedLatentDataset.open(build.file, build.key), o.batchSize, o.seed);
+        const encode = g.tokenizer.encode.bind(g.tokenizer);
+        let encodes = 0;
+        (g.tokenizer as { encode: typeof encode }).encode = (...args) => { encodes++; return encode(...args); };
+        const losses = [0, 1, 2].map(() => trainer.trainStep(data.next()).loss);
+        losses.forEach((l) => expect(Number.isFinite(l)).to.equal(true));
+        expect(encodes).to.equal(0);
+        expect(o.cacheLatents).to.equal(true);
       } finally {
         trainer.dispose();
         disposeGenerator(g);

@@ -9,10 +9,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  Batcher, listCheckpoints, loadWeights, nullClassOf, openDataset, readConfigFile, resolveRunDir, resolveTraining, Rng, runTraining,
+  Batcher, buildLatentCache, CachedLatentDataset, LatentBatcher, listCheckpoints, loadWeights, nullClassOf, openDataset, readConfigFile, resolveRunDir, resolveTraining, Rng, runTraining,
   saveReconstructionGrid, saveSampleGrid, SeededDraws, TesseraError, TfjsEngine, Trainer, writeFileAtomic,
 } from '@tessera/core';
-import type { Generator, MetricsLine, PluginHost, TrainingTarget } from '@tessera/core';
+import type { Dataset, Generator, MetricsLine, PluginHost, TrainingOptions, TrainingTarget } from '@tessera/core';
 import { resolvedConfigRecord } from './config';
 import { createProgress } from '../progress';
 
@@ -46,9 +46,13 @@ function tokenizerFile(given: string): string {
   return given;
 }
 
-function initialWeights(g: Generator, flags: TrainFlags, target: TrainingTarget, seed: number): string {
+function initialWeights(g: Generator, flags: TrainFlags, target: TrainingTarget, seed: number, resuming: boolean): string {
   const rng = new Rng(seed);
   for (const m of [g.backbone.module, g.head.module]) m.initialize(rng);
+  if (resuming) {
+    g.tokenizer.module.initialize(rng); // every module is then loaded from the checkpoint
+    return 'from the newest checkpoint';
+  }
   if (flags.tokenizerWeights) {
     const file = tokenizerFile(flags.tokenizerWeights);
     g.tokenizer.module.loadStateDict(loadWeights(file), { source: file });
@@ -73,13 +77,15 @@ export async function trainCommand(host: PluginHost, flags: TrainFlags, write: (
   const overrides = { steps: intFlag('--steps', flags.steps, 1), batchSize: intFlag('--batch', flags.batch, 1), seed: intFlag('--seed', flags.seed, 0) };
   const { options, defaulted } = resolveTraining(config.training, target, resolved.slots.head.plugin.name, overrides, flags.config);
   const outDir = flags.out ?? path.join('runs', target === 'tokenizer' ? `${config.name}-tokenizer` : config.name);
-  if (!flags.resume && listCheckpoints(outDir).length > 0) {
+  const resuming = listCheckpoints(outDir).length > 0;
+  if (!flags.resume && resuming) {
     throw new TesseraError('USAGE', `\`${outDir}\` already holds checkpoints of a run; pass --resume to continue it, or choose another --out`, { data: { out: outDir } });
   }
 
+  fs.mkdirSync(outDir, { recursive: true });
   const engine = await TfjsEngine.create();
   const generator = host.build(resolved, { engine, draws: SeededDraws.fromSeed(options.seed) });
-  const weightsNote = initialWeights(generator, flags, target, options.seed);
+  const weightsNote = initialWeights(generator, flags, target, options.seed, !!flags.resume && resuming);
   const dataset = await openDataset(flags.data, { resolution: generator.tokenizer.resolution[0], preprocess: options.preprocess });
   const nullClass = nullClassOf(generator.backbone);
   if (target === 'generator' && nullClass !== undefined && dataset.classes > nullClass) {
@@ -87,10 +93,11 @@ export async function trainCommand(host: PluginHost, flags: TrainFlags, write: (
       data: { datasetClasses: dataset.classes, modelClasses: nullClass },
     });
   }
-  const batcher = new Batcher(dataset, options.batchSize, options.seed, { flip: options.flip });
+  const batcher = options.cacheLatents
+    ? await latentBatcher(generator, dataset, outDir, options)
+    : new Batcher(dataset, options.batchSize, options.seed, { flip: options.flip });
   const trainer = new Trainer(generator, options);
 
-  fs.mkdirSync(outDir, { recursive: true });
   const record = { ...(resolvedConfigRecord(resolved) as Record<string, unknown>), training: { ...options, defaulted }, run: { target, data: path.resolve(flags.data), dataset: dataset.source, weights: weightsNote } };
   writeFileAtomic(path.join(outDir, 'config.resolved.json'), `${JSON.stringify(record, null, 2)}\n`);
 
@@ -119,6 +126,20 @@ export async function trainCommand(host: PluginHost, flags: TrainFlags, write: (
     progress.stop();
     trainer.dispose();
     for (const m of [generator.tokenizer.module, generator.backbone.module, generator.head.module]) m.dispose();
+  }
+}
+
+/** The data as tokens from a latent cache in the run folder, built (or resumed) first. */
+async function latentBatcher(generator: Generator, dataset: Dataset, outDir: string, options: TrainingOptions): Promise<LatentBatcher> {
+  const progress = createProgress('latent cache');
+  try {
+    const build = await buildLatentCache(generator.tokenizer, dataset, {
+      file: path.join(outDir, 'latents.safetensors'), engine: generator.engine, flip: options.flip,
+      onProgress: (done, total) => progress.update(done, total, 'images encoded'),
+    });
+    return new LatentBatcher(CachedLatentDataset.open(build.file, build.key), options.batchSize, options.seed);
+  } finally {
+    progress.stop();
   }
 }
 

@@ -97,23 +97,24 @@ export function forwardStep(generator: Generator, scales = 4): () => void {
     return () => {
       let cache: Parameters<NonNullable<typeof backbone.step>>[1];
       for (let k = 0; k < Math.min(scales, pns.length); k++) {
-        const r = F.tidy(() => {
-          const out = (backbone.step as NonNullable<typeof backbone.step>)({ inputs: F.zeros([2, k === 0 ? 0 : blockSizes[k], Cin]), labels: labels(), attention: { kind: 'block-causal', blockSizes } }, cache);
-          F.readSync(out.output.hidden);
-          return out;
-        });
-        cache = r.cache;
-        F.dispose([r.output.hidden, ...(r.output.cond ? [r.output.cond] : [])]);
+        const inputs = F.zeros([2, k === 0 ? 0 : blockSizes[k], Cin]);
+        const labels_R = labels();
+        const r = (backbone.step as NonNullable<typeof backbone.step>)({ inputs, labels: labels_R, attention: { kind: 'block-causal', blockSizes } }, cache);
+        F.readSync(r.output.hidden);
+        cache = r.cache; // the step consumed the previous cache
+        F.dispose([inputs, labels_R, r.output.hidden, ...(r.output.cond ? [r.output.cond] : [])]);
       }
       cache?.dispose();
     };
   }
   const [gh, gw] = space.grid;
   const C = space.kind === 'continuous' ? space.channels : 1;
-  return () => F.tidy(() => {
-    const out = backbone.forward({ inputs: F.zeros([2, gh * gw, C]), labels: labels(), visible: F.zeros([2, gh * gw]), attention: { kind: 'bidirectional' } });
-    F.readSync(out.hidden);
-  });
+  return () => {
+    F.tidy(() => {
+      const out = backbone.forward({ inputs: F.zeros([2, gh * gw, C]), labels: labels(), visible: F.zeros([2, gh * gw]), attention: { kind: 'bidirectional' } });
+      F.readSync(out.hidden);
+    });
+  };
 }
 
 /** Best of `repeats` calls of `fn` after one warm-up, ms. */

@@ -89,6 +89,12 @@ export const trainingSectionSchema = optionalOptimizer.extend({
   seed: z.number().int().min(0).default(0),
   /** How images are fitted to the tokenizer's resolution. */
   preprocess: z.enum(['center-crop', 'resize']).default('center-crop'),
+  /**
+   * Generator training from a latent cache (MAR `main_cache.py`): the data set is encoded
+   * once (each image and its mirror when `flip` is on) into `<out>/latents.safetensors`,
+   * and steps read the stored tokens instead of running the tokenizer.
+   */
+  cacheLatents: z.boolean().default(false),
   /** VAR's progressive training over scales (off by default, as in every published run). */
   progressive: progressiveSchema.nullable().default(null),
   logEvery: positiveInt.default(1),
@@ -112,6 +118,7 @@ export interface TrainingOptions extends OptimizerSettings {
   batchSize: number;
   seed: number;
   preprocess: 'center-crop' | 'resize';
+  cacheLatents: boolean;
   progressive: Section['progressive'];
   logEvery: number;
   checkpointEvery: number;
@@ -164,6 +171,7 @@ export function resolveTraining(raw: unknown, target: TrainingTarget, headName: 
     batchSize,
     seed: overrides.seed ?? s.seed,
     preprocess: s.preprocess,
+    cacheLatents: target === 'generator' && s.cacheLatents,
     progressive: target === 'tokenizer' ? null : s.progressive,
     logEvery: s.logEvery,
     checkpointEvery: s.checkpointEvery,

@@ -20,9 +20,9 @@ import { writeFileAtomic } from '../util/atomic';
 import { listCheckpoints, restoreCheckpoint, writeCheckpoint } from './checkpoint';
 import type { StepMetrics, TrainBatch, Trainer } from './trainer';
 
-/** Where batches come from: a `Batcher` (data/batcher.ts) or anything with its resumable shape. */
+/** Where batches come from: a `Batcher` or `LatentBatcher` (data/), or anything with their resumable shape. */
 export interface BatchSource {
-  next(): Promise<TrainBatch>;
+  next(): Promise<TrainBatch> | TrainBatch;
   state(): unknown;
   restore(state: never): void;
 }

@@ -5,7 +5,8 @@
  * `train_step`, MAR/FAR `engine_mar.py` `train_one_epoch` + `MAR.forward`), with each
  * method-specific part delegated to the plugin that owns it:
  *
- *   images → `tokenizer.encode` (frozen; a KL posterior sample for the vae)
+ *   images → `tokenizer.encode` (frozen; a KL posterior sample for the vae), or the
+ *            tokens of a latent cache (MAR `main_cache.py`; the posterior sampled here)
  *          → `direction.trainingExample` (inputs, attention, targets, per-token weights)
  *          → class-label drop for guidance (the `adaln` backbone's `dropLabels`; the
  *            `mae` backbone drops inside its forward from `training.draws`)
@@ -29,6 +30,8 @@ import type { Generator } from '../contracts/generator';
 import type { HeadInput } from '../contracts/head';
 import type { Tokens } from '../contracts/token-space';
 import { SeededDraws } from '../rng/draws';
+import type { HostTensor } from '../tensor/host';
+import { cachedTokens } from '../data/cached-latents';
 import { Rng } from '../rng/rng';
 import { AdamW, clipGradients, decays, Ema, TrainedParameter } from './adamw';
 import type { TrainingOptions } from './options';
@@ -36,9 +39,13 @@ import { initialProgressiveState, learningRate, ProgressiveState, progressiveSta
 
 const SUBJECT = 'trainer';
 
-/** A batch of preprocessed images [B, 3, H, W] in [−1, 1] and their classes. */
+/**
+ * A batch: preprocessed images [B, 3, H, W] in [−1, 1], or (generator training from a
+ * latent cache, data/latent-cache.ts) the tokenizer's stored tensors; and the classes.
+ */
 export interface TrainBatch {
-  images: Float32Array;
+  images?: Float32Array;
+  stored?: Record<string, HostTensor>;
   labels: Int32Array;
 }
 
@@ -108,19 +115,23 @@ export class Trainer {
     const F = this.F;
     const B = batch.labels.length;
     const [H, W] = this.generator.tokenizer.resolution;
-    if (batch.images.length !== B * 3 * H * W) {
-      throw new TesseraError('SHAPE_MISMATCH', `a batch of ${B} images of ${3 * H * W} values each was expected (3x${H}x${W}), got ${batch.images.length} values`, { subject: SUBJECT, data: { B, H, W } });
-    }
     const lr = learningRate(this.options, this.step);
-    const images = F.tensor(batch.images, [B, 3, H, W]);
+    if (batch.stored && this.options.target === 'tokenizer') {
+      throw new TesseraError('USAGE', 'a tokenizer trains on images, not on a latent cache of its own codes', { subject: SUBJECT });
+    }
+    if (!batch.stored && batch.images?.length !== B * 3 * H * W) {
+      throw new TesseraError('SHAPE_MISMATCH', `a batch of ${B} images of ${3 * H * W} values each was expected (3x${H}x${W}), got ${batch.images?.length ?? 0} values`, { subject: SUBJECT, data: { B, H, W } });
+    }
+    const images = batch.images && !batch.stored ? F.tensor(batch.images, [B, 3, H, W]) : undefined;
     let lossFn: () => Tensor;
     let cleanup: () => void = () => {};
     try {
       if (this.options.target === 'tokenizer') {
         const tokenizer = this.generator.tokenizer;
-        lossFn = () => F.tidy(() => (tokenizer.trainingLoss as NonNullable<typeof tokenizer.trainingLoss>)(images, this.draws).loss);
+        lossFn = () => F.tidy(() => (tokenizer.trainingLoss as NonNullable<typeof tokenizer.trainingLoss>)(images as Tensor, this.draws).loss);
       } else {
-        ({ lossFn, cleanup } = this.generatorLoss(images, batch.labels));
+        const tokens = batch.stored ? cachedTokens(F, this.generator.tokenizer, batch.stored, this.draws) : this.generator.tokenizer.encode(images as Tensor, this.draws);
+        ({ lossFn, cleanup } = this.generatorLoss(tokens, batch.labels));
       }
       const { value, grads } = F.valueAndGrads(lossFn, this.params.map((p) => p.parameter.asVariable));
       const loss = (F.readSync(value) as Float32Array)[0];
@@ -141,22 +152,21 @@ export class Trainer {
       return { step: this.step, loss, lr, gradNorm: clipped.norm };
     } finally {
       cleanup();
-      F.dispose(images);
+      if (images) F.dispose(images);
     }
   }
 
   /** The loss closure of a generator step; tokens, example and labels are made outside the tape. */
-  private generatorLoss(images: Tensor, labelData: Int32Array): { lossFn: () => Tensor; cleanup: () => void } {
+  private generatorLoss(tokens: Tokens, labelData: Int32Array): { lossFn: () => Tensor; cleanup: () => void } {
     const F = this.F;
     const { tokenizer, direction, backbone, head } = this.generator;
-    if (hasProgressive(direction)) {
-      const scales = direction.schedule(tokenizer).length;
-      direction.setProgressiveStage(progressiveStage(this.options, scales, this.step, this.progressive));
-    }
-    const tokens = tokenizer.encode(images, this.draws);
     let ex: TrainingExample | undefined;
     let labels: Tensor | undefined;
     try {
+      if (hasProgressive(direction)) {
+        const scales = direction.schedule(tokenizer).length;
+        direction.setProgressiveStage(progressiveStage(this.options, scales, this.step, this.progressive));
+      }
       ex = direction.trainingExample(tokens, tokenizer, this.draws);
       const given = F.tensor(labelData, [labelData.length], 'int32');
       labels = hasLabelDrop(backbone) ? backbone.dropLabels(given, this.draws) : given;
