@@ -21,7 +21,10 @@ export const plugin = definePlugin({
   options: rasterDirectionOptions,
   capabilities: {
     provides: ['attention.causal'],
-    requires: [{ slot: 'backbone', anyOf: ['attention.causal'], need: 'causal attention', fix: 'use backbone `adaln`' }],
+    requires: [
+      { slot: 'backbone', anyOf: ['attention.causal'], need: 'causal attention', fix: 'use backbone `adaln`' },
+      { slot: 'backbone', anyOf: ['kv-cache'], need: 'a key/value cache for token-by-token sampling', fix: 'use backbone `adaln`' },
+    ],
   },
   register(container, options) {
     container.register(DIRECTION, { useFactory: instanceCachingFactory((c) => new RasterDirection(c.resolve(ENGINE), options)) });

@@ -43,6 +43,12 @@ export const plugin = definePlugin({
         need: 'block-causal attention',
         fix: 'use backbone `adaln`',
       },
+      {
+        slot: 'backbone',
+        anyOf: ['kv-cache'],
+        need: 'a key/value cache for scale-by-scale sampling',
+        fix: 'use backbone `adaln`',
+      },
     ],
   },
   register(container, options) {
