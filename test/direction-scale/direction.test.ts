@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import {
-  DiscreteTokens, Engine, Generator, HeadInput, isTesseraError, parseSettings, Sampler, SamplingContext, SeededDraws, Tensor, TfjsEngine,
+  DiscreteTokens, Engine, Generator, HeadInput, isTesseraError, parseSettings, Sampler, SamplingContext, SeededDraws, Tensor, TfjsEngine, tokenTensors, Tokens,
 } from '@tessera/core';
 import plugin, { editMask, roundHalfEven, ScaleDirection } from '@tessera/direction-scale';
 import { adaln, buildTiny, diffusion, disposeGenerator, tinyHart, tinyVar, vae } from './tiny';
@@ -18,8 +18,8 @@ function context(F: Engine, g: Generator, labels: number[], settings: Parameters
   };
 }
 
-function disposeTokens(F: Engine, t: { kind: string; indices?: Tensor[]; residual?: Tensor; latent?: Tensor }): void {
-  F.dispose([...(t.indices ?? []), ...(t.residual ? [t.residual] : []), ...(t.latent ? [t.latent] : [])]);
+function disposeTokens(F: Engine, t: Tokens): void {
+  F.dispose(tokenTensors(t));
 }
 
 describe('direction-scale', () => {
@@ -45,6 +45,21 @@ describe('direction-scale', () => {
     const px = F.readSync(images);
     expect(Array.from(px).every((v) => Number.isFinite(v) && v >= -1 && v <= 1)).to.equal(true);
     F.dispose(images);
+    disposeTokens(F, tokens);
+    expect(F.liveTensors()).to.equal(before);
+  });
+
+  it('decodes the features its loop accumulated, so Gumbel-smoothed samples keep the smoothing (as VAR)', () => {
+    const before = F.liveTensors();
+    const { images, tokens } = new Sampler(varGen).sample({ labels: [2, 5], settings: { cfg: 2, smooth: true }, seed: 11 });
+    const t = tokens as DiscreteTokens;
+    expect(t.features?.shape).to.deep.equal([2, varGen.tokenizer.space.kind === 'discrete' ? varGen.tokenizer.space.embedDim : 0, 4, 4]);
+    const fromIndices = varGen.tokenizer.decode({ kind: 'discrete', indices: t.indices });
+    const fromFeatures = varGen.tokenizer.decode(t);
+    const diff = (a: Tensor, b: Tensor): number => F.tidy(() => F.readSync(F.max(F.abs(F.sub(a, b))))[0]);
+    expect(F.tidy(() => diff(F.clip(fromFeatures, -1, 1), images))).to.be.lessThan(1e-5);
+    expect(diff(fromIndices, fromFeatures)).to.be.greaterThan(1e-3); // smoothing changed the features
+    F.dispose([images, fromIndices, fromFeatures]);
     disposeTokens(F, tokens);
     expect(F.liveTensors()).to.equal(before);
   });

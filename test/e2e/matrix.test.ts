@@ -6,7 +6,7 @@
  * missing capability. The README's matrix is this table.
  */
 import { expect } from 'chai';
-import { Engine, isTesseraError, parseConfig, PluginHost, resolveTraining, Rng, Sampler, SeededDraws, TesseraError, TfjsEngine, Trainer } from '@tessera/core';
+import { Engine, isTesseraError, parseConfig, PluginHost, resolveTraining, Rng, Sampler, SeededDraws, TesseraError, TfjsEngine, tokenTensors, Trainer } from '@tessera/core';
 import { builtinBackbones } from '@tessera/cli/dist/builtins';
 import * as path from 'node:path';
 import { REPO } from '../paths';
@@ -51,7 +51,7 @@ describe('e2e/mix and match matrix', () => {
         losses.forEach((l) => expect(Number.isFinite(l)).to.equal(true));
         const { images: out, tokens } = new Sampler(g).sample({ labels: [3], seed: 1 });
         expect(out.shape).to.deep.equal([1, 3, 8, 8]);
-        F.dispose([out, ...(tokens.kind === 'continuous' ? [tokens.latent] : [...tokens.indices, ...(tokens.residual ? [tokens.residual] : [])])]);
+        F.dispose([out, ...tokenTensors(tokens)]);
         expect(F.liveTensors()).to.equal(live);
       } finally {
         trainer.dispose();

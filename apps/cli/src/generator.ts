@@ -7,6 +7,7 @@
  */
 import * as path from 'node:path';
 import {
+  tokenTensors,
   loadTransformerWeights, loadWeights, readTokenizerConfigFile, resolveEngines, Rng, SeededDraws, TesseraError,
 } from '@tessera/core';
 import type { Engine, Generator, Module, PluginHost, ResolvedConfig, ResolvedSlot, Tokenizer, TokenizerConfig, Tokens, WeightsFileNote } from '@tessera/core';
@@ -109,8 +110,7 @@ export function loadGeneratorWeights(g: Generator, resolved: ResolvedConfig, fla
 
 /** Frees the tensors of a token set. */
 export function disposeTokens(F: Engine, t: Tokens): void {
-  if (t.kind === 'continuous') F.dispose(t.latent);
-  else F.dispose([...t.indices, ...(t.residual ? [t.residual] : [])]);
+  F.dispose(tokenTensors(t));
 }
 
 /** Frees every module of a generator. */

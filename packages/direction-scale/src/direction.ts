@@ -280,7 +280,11 @@ export class ScaleDirection implements Direction<ScaleState> {
     if (!state.done) throw new TesseraError('USAGE', `the scale loop is not finished (step ${state.step})`, { subject: SUBJECT });
     if (ctx.tokenizer.space.kind === 'continuous') return { kind: 'continuous', latent: F.reshape(state.fHat_BChw, state.fHat_BChw.shape) };
     const indices = state.indices.map((t) => F.reshape(t, t.shape));
-    return state.residual_BChw ? { kind: 'discrete', indices, residual: F.reshape(state.residual_BChw, state.residual_BChw.shape) } : { kind: 'discrete', indices };
+    // VAR decodes the f̂ its loop accumulated, which keeps Gumbel-smoothed sampling.
+    const features = F.reshape(state.fHat_BChw, state.fHat_BChw.shape);
+    return state.residual_BChw
+      ? { kind: 'discrete', indices, features, residual: F.reshape(state.residual_BChw, state.residual_BChw.shape) }
+      : { kind: 'discrete', indices, features };
   }
 
   /** The accumulated features f̂ (B, C, P, P) of a state, a new tensor (what VAR decodes, smoothing included). */

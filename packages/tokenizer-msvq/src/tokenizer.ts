@@ -46,7 +46,7 @@ export class MsvqTokenizer implements Tokenizer {
   readonly resolution: [number, number];
   readonly module: Vqvae;
   readonly multiScale: MultiScaleQuantizer;
-  private readonly compiledDecode = new Map<boolean, CompiledFunction<Tensor>>();
+  private readonly compiledDecode = new Map<string, CompiledFunction<Tensor>>();
   private readonly compiledNext = new Map<number, CompiledFunction<Tensor[]>>();
 
   constructor(private readonly F: Engine, readonly options: MsvqOptions) {
@@ -95,24 +95,32 @@ export class MsvqTokenizer implements Tokenizer {
     });
   }
 
-  /** Tokens → images in [-1, 1]. Hybrid tokens without a residual decode the discrete part only. */
+  /**
+   * Tokens → images in [-1, 1]. Hybrid tokens without a residual decode the discrete part
+   * only. Tokens that carry the sampler's accumulated features decode those (as VAR's
+   * sampler does, which keeps Gumbel-smoothed sampling); otherwise f̂ is rebuilt from the
+   * indices.
+   */
   decode(tokens: Tokens): Tensor {
     if (tokens.kind !== 'discrete') {
       throw new TesseraError('PLUGIN_INCOMPATIBLE', '`tokenizer/msvq` decodes discrete tokens; got continuous tokens. Use a continuous tokenizer such as `vae`.', { subject: TOKENIZER_ID });
     }
     const withResidual = this.options.hybrid && !!tokens.residual;
-    let fn = this.compiledDecode.get(withResidual);
+    const fromFeatures = !!tokens.features;
+    const key = `${withResidual}/${fromFeatures}`;
+    let fn = this.compiledDecode.get(key);
     if (!fn) {
       // One graph per batch size on engines that trace (onnx), eager elsewhere.
       fn = compileIfSupported(this.F, (...xs: Tensor[]) => {
         const residual = withResidual ? xs[xs.length - 1] : undefined;
-        const fHats = this.module.quantize.indicesToFhat(withResidual ? xs.slice(0, -1) : xs);
-        const fHat = fHats[fHats.length - 1];
+        const codes = withResidual ? xs.slice(0, -1) : xs;
+        const fHat = fromFeatures ? codes[0] : this.module.quantize.indicesToFhat(codes).at(-1) as Tensor;
         return this.module.fhatToImage(this.options.hybrid ? hybridFeatures(this.F, fHat, residual) : fHat);
       }, { name: 'msvq_decode' });
-      this.compiledDecode.set(withResidual, fn);
+      this.compiledDecode.set(key, fn);
     }
-    return this.F.tidy(() => (fn as CompiledFunction<Tensor>)(...tokens.indices, ...(withResidual ? [tokens.residual as Tensor] : [])));
+    const codes = tokens.features ? [tokens.features] : tokens.indices;
+    return this.F.tidy(() => (fn as CompiledFunction<Tensor>)(...codes, ...(withResidual ? [tokens.residual as Tensor] : [])));
   }
 
   /**

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
   AdamW, Batcher, buildLatentCache, CachedLatentDataset, clipGradients, LatentBatcher, decays, Engine, Generator, init, learningRateFactor, listCheckpoints, Parameter, progressiveStage,
-  initialProgressiveState, resolveRunDir, resolveTraining, runTraining, TfjsEngine, Trainer, transformerStateDict,
+  initialProgressiveState, resolveRunDir, resolveTraining, runTraining, saveReconstructionGrid, saveSampleGrid, TfjsEngine, Trainer, transformerStateDict,
 } from '@tessera/core';
 import { buildTiny as buildScaleTiny, disposeGenerator, tinyVar } from '../../direction-scale/tiny';
 import { buildTiny as buildMaeTiny, tinyConfig } from '../sampler/tiny-generators';
@@ -168,6 +168,23 @@ describe('core/trainer', () => {
         losses.forEach((l) => expect(Number.isFinite(l)).to.equal(true));
         expect(encodes).to.equal(0);
         expect(o.cacheLatents).to.equal(true);
+      } finally {
+        trainer.dispose();
+        disposeGenerator(g);
+      }
+    });
+
+    it('writes sample grids and reconstruction grids (stochastic encoders included) without leaks', async () => {
+      const g = buildMaeTiny(F, tinyConfig('masked'), 7);
+      const trainer = new Trainer(g, resolveTraining({ ema: 0.5 }, 'tokenizer', 'diffusion').options);
+      const dir = tmp();
+      try {
+        const live = F.liveTensors();
+        const { images } = await batchOf(g, 4);
+        await saveReconstructionGrid(trainer, path.join(dir, 'recon.png'), images as Float32Array, 4);
+        await saveSampleGrid(trainer, path.join(dir, 'samples.png'), { count: 3 });
+        expect(F.liveTensors()).to.equal(live);
+        expect(readdirSync(dir).sort()).to.deep.equal(['recon.png', 'samples.png']);
       } finally {
         trainer.dispose();
         disposeGenerator(g);

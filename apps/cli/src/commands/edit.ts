@@ -9,7 +9,7 @@
  * kept positions take the image's codes. In-painting = a white box on black;
  * out-painting = a black box on white.
  */
-import { loadImage, nullClassOf, parseSettings, saveImage, SeededDraws, TesseraError, writeFileAtomic } from '@tessera/core';
+import { loadImage, nullClassOf, parseSettings, saveImage, SeededDraws, TesseraError, tokenTensors, writeFileAtomic } from '@tessera/core';
 import type { Engine, Generator, PluginHost, SamplingContext, Tensor } from '@tessera/core';
 import type { ScaleDirection, ScaleState } from '@tessera/direction-scale';
 import { resolvedConfigRecord } from './config';
@@ -85,7 +85,7 @@ export async function editCommand(host: PluginHost, flags: EditFlags, write: (s:
     held.push(img_13RR);
     const tokens = g.tokenizer.encode(img_13RR);
     if (tokens.kind !== 'discrete') throw new TesseraError('PLUGIN_INCOMPATIBLE', `\`${g.tokenizer.id}\` gave continuous tokens; editing needs discrete ones`);
-    held.push(...tokens.indices, ...(tokens.residual ? [tokens.residual] : []));
+    held.push(...tokenTensors(tokens));
     const ctx: SamplingContext = {
       tokenizer: g.tokenizer, backbone: g.backbone, head: g.head, draws: SeededDraws.fromSeed(seed), settings,
       labels: F.tensor(Int32Array.of(label ?? nullClass), [1], 'int32'),

@@ -27,6 +27,11 @@ export interface DiscreteTokens {
   indices: Tensor[];
   /** HART hybrid: the continuous remainder [B, C, h, w] at the finest scale. */
   residual?: Tensor;
+  /**
+   * The accumulated code features f̂ [B, C, h, w] when a sampler built them itself (VAR's
+   * loop, Gumbel smoothing included); a tokenizer decodes these instead of the indices.
+   */
+  features?: Tensor;
 }
 
 /** Continuous tokens as a latent map [B, C, h, w]. */
@@ -36,3 +41,13 @@ export interface ContinuousTokens {
 }
 
 export type Tokens = DiscreteTokens | ContinuousTokens;
+
+/**
+ * Every tensor a token set holds (to dispose or read it whole); with `features: false`,
+ * only the tokens themselves, without a sampler's accumulated features.
+ */
+export function tokenTensors(t: Tokens, options: { features?: boolean } = {}): Tensor[] {
+  if (t.kind === 'continuous') return [t.latent];
+  const features = options.features !== false && t.features ? [t.features] : [];
+  return [...t.indices, ...(t.residual ? [t.residual] : []), ...features];
+}

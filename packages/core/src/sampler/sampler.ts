@@ -17,7 +17,7 @@ import { TesseraError } from '../errors';
 import type { Backbone } from '../contracts/backbone';
 import type { DirectionStep, SamplerSettings, SamplingContext } from '../contracts/direction';
 import type { Generator } from '../contracts/generator';
-import type { Tokens } from '../contracts/token-space';
+import { type Tokens, tokenTensors } from '../contracts/token-space';
 import { DrawSource, SeededDraws } from '../rng/draws';
 
 export const samplerSettingsSchema = z.object({
@@ -195,8 +195,7 @@ function batchSeed(seeds: number[]): number {
 }
 
 function disposeTokens(F: Engine, t: Tokens): void {
-  if (t.kind === 'continuous') F.dispose(t.latent);
-  else F.dispose([...t.indices, ...(t.residual ? [t.residual] : [])]);
+  F.dispose(tokenTensors(t));
 }
 
 /** Batches' tokens stacked along the batch axis (the parts are consumed). */
@@ -211,6 +210,7 @@ function concatTokens(F: Engine, parts: Tokens[]): Tokens {
   const discrete = parts as (typeof first)[];
   const indices = first.indices.map((_, k) => F.concat(discrete.map((p) => p.indices[k]), 0));
   const residual = first.residual ? F.concat(discrete.map((p) => p.residual as Tensor), 0) : undefined;
+  const features = first.features ? F.concat(discrete.map((p) => p.features as Tensor), 0) : undefined;
   parts.forEach((p) => disposeTokens(F, p));
-  return { kind: 'discrete', indices, ...(residual ? { residual } : {}) };
+  return { kind: 'discrete', indices, ...(residual ? { residual } : {}), ...(features ? { features } : {}) };
 }

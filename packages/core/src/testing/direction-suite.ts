@@ -23,7 +23,7 @@ import type { Tensor } from '../engine/ops';
 import type { Backbone } from '../contracts/backbone';
 import type { Direction, DirectionStep, SamplingContext, TrainingExample } from '../contracts/direction';
 import type { Tokenizer } from '../contracts/tokenizer';
-import type { Tokens } from '../contracts/token-space';
+import { type Tokens, tokenTensors } from '../contracts/token-space';
 import { BACKBONE, DIRECTION, DRAWS, ENGINE, TOKENIZER } from '../contracts/tokens';
 import { pluginId, TesseraPlugin } from '../plugin/define';
 import { Rng } from '../rng/rng';
@@ -63,9 +63,6 @@ interface Built {
   dispose(): void;
 }
 
-function tokenTensors(t: Tokens): Tensor[] {
-  return t.kind === 'discrete' ? [...t.indices, ...(t.residual ? [t.residual] : [])] : [t.latent];
-}
 
 function exampleTensors(ex: TrainingExample): Tensor[] {
   return [...new Set([ex.inputs, ex.visible, ex.levels, ex.positions, ex.headLevels, ex.target.values, ex.target.indices, ex.weights].filter((t): t is Tensor => !!t))];
@@ -142,7 +139,7 @@ export function directionConformance<O>(setup: DirectionConformanceSetup<O>): Ch
       }
       assert(p, taken === steps.length, `space \`${space.name}\`: the loop took ${taken} steps; the schedule has ${steps.length}`);
       const tokens = built.direction.finalTokens(state, ctx);
-      const values = tokenTensors(tokens).map((t) => Float32Array.from(F.readSync(t)));
+      const values = tokenTensors(tokens, { features: false }).map((t) => Float32Array.from(F.readSync(t)));
       F.dispose(tokenTensors(tokens));
       return { tokens, values, calls: head.calls, use, steps };
     } finally {

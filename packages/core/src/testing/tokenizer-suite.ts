@@ -8,7 +8,7 @@
 import type { Engine } from '../engine/engine';
 import type { Tensor } from '../engine/ops';
 import type { Tokenizer } from '../contracts/tokenizer';
-import type { Tokens } from '../contracts/token-space';
+import { tokenTensors } from '../contracts/token-space';
 import { TOKENIZER } from '../contracts/tokens';
 import { Rng } from '../rng/rng';
 import { SeededDraws } from '../rng/draws';
@@ -17,9 +17,6 @@ import { assert, Check, CommonSetup, commonChecks, engineList, instantiate } fro
 
 export type TokenizerConformanceSetup<O> = CommonSetup<O>;
 
-function tokenTensors(t: Tokens): Tensor[] {
-  return t.kind === 'discrete' ? [...t.indices, ...(t.residual ? [t.residual] : [])] : [t.latent];
-}
 
 export function tokenizerConformance<O>(setup: TokenizerConformanceSetup<O>): Check[] {
   const p = setup.plugin;

@@ -6,6 +6,7 @@
  */
 import type { Tensor } from '../engine/ops';
 import { saveImageGrid } from '../image/grid';
+import { SeededDraws } from '../rng/draws';
 import { Sampler, type SamplerSettingsInput } from '../sampler/sampler';
 import type { Trainer } from './trainer';
 import { disposeTokens } from './trainer';
@@ -45,7 +46,8 @@ export async function saveReconstructionGrid(trainer: Trainer, file: string, ima
     const x = F.tensor(images, [count, 3, H, W]);
     let recon: Tensor | undefined;
     try {
-      const tokens = tokenizer.encode(x);
+      // a fixed stream of its own: stochastic encoders sample, and the training draws stay untouched
+      const tokens = tokenizer.encode(x, SeededDraws.fromSeed(0));
       try {
         recon = F.tidy(() => F.clip(tokenizer.decode(tokens), -1, 1));
       } finally {
