@@ -6,7 +6,7 @@
  * float32 tolerance). Tiny configs, a few seconds.
  */
 import { expect } from 'chai';
-import { bench, Engine, Generator, OnnxEngine, Rng, Sampler, SamplerSettingsInput, TfjsEngine, Tokens } from '@tessera/core';
+import { bench, Engine, Generator, OnnxEngine, Rng, Sampler, SamplerSettingsInput, TfjsEngine, tokenTensors, Tokens } from '@tessera/core';
 import { buildTiny as buildTinyScale, disposeGenerator, tinyHart, tinyVar } from '../../direction-scale/tiny';
 import { buildTiny as buildTinyMae, tinyConfig } from '../sampler/tiny-generators';
 
@@ -20,13 +20,11 @@ function sample(engine: Engine, g: Generator, settings: SamplerSettingsInput, se
   const t = tokens as Tokens;
   if (t.kind === 'continuous') {
     out.values.push(read(t.latent));
-    engine.dispose(t.latent);
   } else {
     out.indices = t.indices.map((x) => Int32Array.from(engine.readSync(x)));
     if (t.residual) out.values.push(read(t.residual));
-    engine.dispose([...t.indices, ...(t.residual ? [t.residual] : [])]);
   }
-  engine.dispose(images);
+  engine.dispose([images, ...tokenTensors(t)]);
   expect(engine.liveTensors(), 'tensors leaked by sampling').to.equal(before);
   return out;
 }

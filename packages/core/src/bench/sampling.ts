@@ -11,6 +11,7 @@
  */
 import type { Engine } from '../engine/engine';
 import type { Generator } from '../contracts/generator';
+import { tokenTensors } from '../contracts/token-space';
 import { Sampler, type SamplerSettingsInput } from '../sampler/sampler';
 
 export type Phase = 'transformer' | 'head' | 'decoder';
@@ -100,8 +101,7 @@ export function timeSampling(generator: Generator, options: TimeSamplingOptions)
       const { images, tokens } = sampler.sample({ labels, settings: options.settings, seed });
       F.readSync(images);
       F.dispose(images);
-      if (tokens.kind === 'continuous') F.dispose(tokens.latent);
-      else F.dispose([...tokens.indices, ...(tokens.residual ? [tokens.residual] : [])]);
+      F.dispose(tokenTensors(tokens));
     } finally {
       undo.reverse().forEach((u) => u());
     }

@@ -12,6 +12,7 @@ import type { Engine } from '../engine/engine';
 import { OnnxEngine } from '../engine/onnx/engine';
 import { TfjsEngine } from '../engine/tfjs/engine';
 import type { Generator } from '../contracts/generator';
+import { tokenTensors } from '../contracts/token-space';
 import type { Tensor } from '../engine/ops';
 import { Sampler, type SamplerSettingsInput } from '../sampler/sampler';
 import { describeMachine, type MachineInfo } from './machine';
@@ -131,13 +132,10 @@ function tokenData(F: Engine, generator: Generator, settings: SamplerSettingsInp
   const { images, tokens } = new Sampler(generator).sample({ labels: [7], settings, seed });
   F.dispose(images);
   const read = (t: Tensor): Float32Array => Float32Array.from(F.readSync(t));
-  if (tokens.kind === 'continuous') {
-    const out = { indices: [], values: [read(tokens.latent)] };
-    F.dispose(tokens.latent);
-    return out;
-  }
-  const out = { indices: tokens.indices.map(read), values: tokens.residual ? [read(tokens.residual)] : [] };
-  F.dispose([...tokens.indices, ...(tokens.residual ? [tokens.residual] : [])]);
+  const out: TokenData = tokens.kind === 'continuous'
+    ? { indices: [], values: [read(tokens.latent)] }
+    : { indices: tokens.indices.map(read), values: tokens.residual ? [read(tokens.residual)] : [] };
+  F.dispose(tokenTensors(tokens));
   return out;
 }
 
