@@ -7,14 +7,18 @@
  */
 import * as path from 'node:path';
 import {
+  createEngine as createCoreEngine,
+  defaultSamplingEngine,
+  parseDevice,
   tokenTensors,
-  loadTransformerWeights, loadWeights, readTokenizerConfigFile, resolveEngines, Rng, SeededDraws, TesseraError,
+  loadTransformerWeights, loadWeights, readTokenizerConfigFile, Rng, SeededDraws, TesseraError,
 } from '@tessera/core';
 import type { Engine, Generator, Module, PluginHost, ResolvedConfig, ResolvedSlot, Tokenizer, TokenizerConfig, Tokens, WeightsFileNote } from '@tessera/core';
 
-export async function createEngine(name: string): Promise<Engine> {
+/** The engine of `--engine` (default: the fastest available for sampling) on `--device`. */
+export async function createEngine(name: string | undefined, device = 'auto'): Promise<Engine> {
   if (name === 'all') throw new TesseraError('USAGE', '`--engine all` is for `tessera parity`; choose one engine: tfjs or onnx');
-  return resolveEngines(name)[0].create();
+  return createCoreEngine(name ?? defaultSamplingEngine(), { device: parseDevice(device) });
 }
 
 export function buildGenerator(host: PluginHost, configFile: string, engine: Engine, seed: number): { resolved: ResolvedConfig; generator: Generator } {

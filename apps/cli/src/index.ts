@@ -94,6 +94,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
       await benchCommand(o, write);
     });
 
+  const ENGINE_HELP = 'tfjs or onnx (default: onnx where onnxruntime-node loads, else tfjs)';
+  const DEVICE_HELP = 'cpu, cuda or auto (onnx: the CUDA execution provider where its binaries are installed)';
   const CFG_HELP = 'guidance scale s of s·cond − (s−1)·uncond, 1 = none (MAR/FAR cfg = s; VAR/HART cfg c = s − 1: VAR cfg 1.5 is --cfg 2.5)';
   const weightOptions = (c: Command): Command => c
     .option('--weights <file>', 'transformer weights: backbone + head in the official layout (var_d16.pth, checkpoint-last.pth)')
@@ -101,7 +103,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--tokenizer-weights <file>', 'tokenizer weights (vae_ch160v4096z32.pth, kl16.ckpt)')
     .option('--tokenizer-key <key>', 'nested dict or name prefix of --tokenizer-weights')
     .option('--random-weights', 'random weights (seeded by --seed) for the modules no file sets')
-    .option('--engine <engine>', 'tfjs or onnx', 'tfjs');
+    .option('--engine <engine>', ENGINE_HELP)
+    .option('--device <device>', DEVICE_HELP, 'auto');
   const samplingOptions = (c: Command): Command => c
     .option('--class <c...>', 'class labels (null = unconditional), cycled to --n; default: classes drawn from --seed')
     .option('--cfg <s>', CFG_HELP)
@@ -141,7 +144,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--key <key>', "nested dict (torch) or name prefix (safetensors) of --weights; default: the config's weights note")
     .option('--random-weights', 'random weights seeded by --seed')
     .option('--seed <n>', 'seed of random weights and of stochastic encoders', '0')
-    .option('--engine <engine>', 'tfjs or onnx', 'tfjs')
+    .option('--engine <engine>', ENGINE_HELP)
+    .option('--device <device>', DEVICE_HELP, 'auto')
     .requiredOption('--out <dir>', 'output folder')
     .action(async (images: string[], o: ReconstructFlags) => {
       await reconstructCommand(createHost(), images, o, write);

@@ -62,7 +62,7 @@ function requireScaleGenerator(g: Generator, source: string): { direction: Scale
 
 export async function editCommand(host: PluginHost, flags: EditFlags, write: (s: string) => void): Promise<void> {
   const seed = nonNegativeInt('--seed', flags.seed, 0);
-  const engine: Engine = await createEngine(flags.engine);
+  const engine: Engine = await createEngine(flags.engine, flags.device);
   const { resolved, generator: g } = buildGenerator(host, flags.config, engine, seed);
   const F = engine;
   const held: Tensor[] = [];

@@ -20,7 +20,8 @@ export interface ReconstructFlags {
   key?: string;
   randomWeights?: boolean;
   seed?: string;
-  engine: string;
+  engine?: string;
+  device?: string;
   out: string;
 }
 
@@ -46,7 +47,7 @@ export function outputNames(files: string[], dir: string): string[] {
 export async function reconstructCommand(host: PluginHost, files: string[], flags: ReconstructFlags, write: (s: string) => void): Promise<void> {
   if (files.length === 0) throw new TesseraError('USAGE', 'give at least one image to reconstruct');
   const seed = nonNegativeInt('--seed', flags.seed, 0);
-  const engine = await createEngine(flags.engine);
+  const engine = await createEngine(flags.engine, flags.device);
   const F = engine;
   const { config, slot, tokenizer } = buildTokenizer(host, flags.config, engine, seed);
   try {

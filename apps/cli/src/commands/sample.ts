@@ -38,7 +38,8 @@ export interface SampleFlags {
   diffusionSteps?: string;
   seed?: string;
   batch?: string;
-  engine: string;
+  engine?: string;
+  device?: string;
   out: string;
   dryRun?: boolean;
   json?: boolean;
@@ -98,7 +99,7 @@ export function recordPath(out: string): string {
 
 export async function sampleCommand(host: PluginHost, flags: SampleFlags, write: (s: string) => void): Promise<void> {
   const seed = nonNegativeInt('--seed', flags.seed, 0);
-  const engine: Engine = await createEngine(flags.engine);
+  const engine: Engine = await createEngine(flags.engine, flags.device);
   const { resolved, generator } = buildGenerator(host, flags.config, engine, seed);
   if (flags.dryRun) {
     const counts = parameterCounts(generator);
