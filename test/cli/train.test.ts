@@ -100,5 +100,11 @@ describe('cli/train', () => {
     expect(b.map((m) => m.step)).to.deep.equal(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(b.map((m) => m.loss)).to.deep.equal(a.map((m) => m.loss));
     expect(b.map((m) => m.lr)).to.deep.equal(a.map((m) => m.lr));
+
+    // the run folder stands in for --config, --weights and --tokenizer-weights
+    const grid = path.join(tmp, 'from-run.png');
+    const sampled = tessera(['sample', '--config', straight, '--class', '1', '2', '--out', grid]);
+    expect(sampled.code, sampled.stderr).to.equal(0);
+    expect(existsSync(grid)).to.equal(true);
   });
 });

@@ -5,8 +5,10 @@
  * file; generator/weights.ts), random weights only when asked for, and parameter counts
  * that allocate nothing (parameters are lazy until loaded or initialised).
  */
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import {
+  resolveRunDir,
   createEngine as createCoreEngine,
   defaultSamplingEngine,
   parseDevice,
@@ -14,6 +16,17 @@ import {
   loadTransformerWeights, loadWeights, readTokenizerConfigFile, Rng, SeededDraws, TesseraError,
 } from '@tessera/core';
 import type { Engine, Generator, Module, PluginHost, ResolvedConfig, ResolvedSlot, Tokenizer, TokenizerConfig, Tokens, WeightsFileNote } from '@tessera/core';
+
+/**
+ * `--config` may name a training run folder (`tessera train --out`): its config and its
+ * newest weights then stand in for `--config`, `--weights` and `--tokenizer-weights`
+ * (flags given explicitly win).
+ */
+export function withRunDir<F extends { config: string; weights?: string; tokenizerWeights?: string }>(flags: F): F {
+  if (!statSync(flags.config, { throwIfNoEntry: false })?.isDirectory()) return flags;
+  const run = resolveRunDir(flags.config);
+  return { ...flags, config: run.config, weights: flags.weights ?? run.weights, tokenizerWeights: flags.tokenizerWeights ?? run.tokenizerWeights };
+}
 
 /** The engine of `--engine` (default: the fastest available for sampling) on `--device`. */
 export async function createEngine(name: string | undefined, device = 'auto'): Promise<Engine> {

@@ -117,7 +117,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   samplingOptions(weightOptions(program.command('sample')
     .description('sample class-conditional images into a labelled PNG grid; --dry-run prints parameter counts per module')
-    .requiredOption('--config <file>', 'generator config, e.g. configs/var-d16.json')))
+    .requiredOption('--config <file>', 'generator config (e.g. configs/var-d16.json) or a training run folder (tessera train --out)')))
     .option('--n <n>', 'number of images (default: the number of --class values, else 16)')
     .option('--batch <b>', 'images per batch (default all)')
     .option('--out <file>', 'PNG grid; the resolved config goes beside it (grid.config.json)', 'grid.png')

@@ -14,7 +14,7 @@ import type { Engine, Generator, PluginHost, SamplingContext, Tensor } from '@te
 import type { ScaleDirection, ScaleState } from '@tessera/direction-scale';
 import { resolvedConfigRecord } from './config';
 import { recordPath, samplingOverrides, type SampleFlags } from './sample';
-import { buildGenerator, createEngine, disposeGenerator, loadGeneratorWeights, nonNegativeInt, parseClassList } from '../generator';
+import { buildGenerator, createEngine, disposeGenerator, loadGeneratorWeights, nonNegativeInt, parseClassList, withRunDir } from '../generator';
 import { createProgress } from '../progress';
 
 export interface EditFlags extends Omit<SampleFlags, 'n' | 'batch' | 'dryRun' | 'json'> {
@@ -60,7 +60,8 @@ function requireScaleGenerator(g: Generator, source: string): { direction: Scale
   return { direction: g.direction as unknown as ScaleDirection, P: ms.patchNums[ms.patchNums.length - 1], R: H };
 }
 
-export async function editCommand(host: PluginHost, flags: EditFlags, write: (s: string) => void): Promise<void> {
+export async function editCommand(host: PluginHost, given: EditFlags, write: (s: string) => void): Promise<void> {
+  const flags = withRunDir(given);
   const seed = nonNegativeInt('--seed', flags.seed, 0);
   const engine: Engine = await createEngine(flags.engine, flags.device);
   const { resolved, generator: g } = buildGenerator(host, flags.config, engine, seed);

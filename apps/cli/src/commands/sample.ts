@@ -17,8 +17,7 @@ import type { Engine, PluginHost, SamplerSettingsInput } from '@tessera/core';
 import { resolvedConfigRecord } from './config';
 import {
   buildGenerator, createEngine, disposeGenerator, disposeTokens, loadGeneratorWeights, nonNegativeInt, parameterCounts, parseClassList, positiveInt,
-  type ParameterCounts,
-} from '../generator';
+  type ParameterCounts, withRunDir } from '../generator';
 import { createProgress } from '../progress';
 
 export interface SampleFlags {
@@ -97,7 +96,8 @@ export function recordPath(out: string): string {
   return `${ext ? out.slice(0, -ext.length) : out}.config.json`;
 }
 
-export async function sampleCommand(host: PluginHost, flags: SampleFlags, write: (s: string) => void): Promise<void> {
+export async function sampleCommand(host: PluginHost, given: SampleFlags, write: (s: string) => void): Promise<void> {
+  const flags = withRunDir(given);
   const seed = nonNegativeInt('--seed', flags.seed, 0);
   const engine: Engine = await createEngine(flags.engine, flags.device);
   const { resolved, generator } = buildGenerator(host, flags.config, engine, seed);
