@@ -1,8 +1,7 @@
 /** FAR's sampler golden cases (yuhuUSTC/FAR `sample_tokens_nomask`, `sample_tokens_mask`, labels to image) pass on the tfjs engine. */
 import { expect } from 'chai';
-import { runParity, TfjsEngine } from '@tessera/core';
 import plugin from '@tessera/direction-frequency';
-import { FIXTURES } from '../paths';
+import { expectParityPasses } from '../parity';
 
 const KINDS = ['far.model.sample', 'far.e2e.sample'];
 
@@ -12,15 +11,7 @@ describe('direction-frequency parity', () => {
   });
 
   it('passes every case, with the per-step traces compared', async () => {
-    const results = await runParity({
-      dirs: [FIXTURES],
-      engines: [{ name: 'tfjs', create: () => TfjsEngine.create() }],
-      handlers: new Map(plugin.parity.map((h) => [h.kind, h])),
-      kinds: KINDS,
-    });
-    expect(new Set(results.map((r) => r.kind))).to.have.property('size', KINDS.length);
-    const failed = results.filter((r) => r.status !== 'pass').map((r) => `${r.case}: ${r.status} ${r.message ?? ''}`);
-    expect(failed).to.deep.equal([]);
+    const results = await expectParityPasses(plugin.parity, KINDS);
     for (const r of results.filter((x) => x.kind === 'far.model.sample')) {
       const names = r.comparisons.map((x) => x.name);
       expect(names, r.case).to.include.members(['tokens', 'trace.step.00.temperature', 'trace.step.00.cfg', 'trace.step.00.index']);

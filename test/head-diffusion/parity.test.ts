@@ -1,8 +1,7 @@
 /** The diffusion head's golden cases from LTH14/mar, yuhuUSTC/FAR and mit-han-lab/hart pass on the tfjs engine. */
 import { expect } from 'chai';
-import { runParity, TfjsEngine } from '@tessera/core';
 import plugin from '@tessera/head-diffusion';
-import { FIXTURES } from '../paths';
+import { expectParityPasses } from '../parity';
 
 const KINDS = [
   'mar.diffusion.schedule',
@@ -17,14 +16,6 @@ describe('head-diffusion parity', () => {
   });
 
   it('passes every schedule, denoiser, loss, step and sampling case', async () => {
-    const results = await runParity({
-      dirs: [FIXTURES],
-      engines: [{ name: 'tfjs', create: () => TfjsEngine.create() }],
-      handlers: new Map(plugin.parity.map((h) => [h.kind, h])),
-      kinds: KINDS,
-    });
-    expect(new Set(results.map((r) => r.kind))).to.have.property('size', KINDS.length);
-    const failed = results.filter((r) => r.status !== 'pass').map((r) => `${r.case}: ${r.status} ${r.message ?? ''}`);
-    expect(failed).to.deep.equal([]);
+    await expectParityPasses(plugin.parity, KINDS);
   });
 });
