@@ -61,10 +61,14 @@ describe('cli/train', () => {
     expect(resolveRunDir(tokenizerRun).weights).to.equal(undefined);
   });
 
-  it('refuses a generator run without a trained tokenizer, and a second run into a used folder', () => {
-    const r = tessera(['train', '--config', config, '--data', data, '--steps', '1', '--out', path.join(tmp, 'no-tok')]);
-    expect(r.code).to.equal(2);
-    expect(r.stderr).to.match(/^USAGE: .*--tokenizer-weights/);
+  it('trains the tokenizer first when no tokenizer weights are given, and refuses a second run into a used folder', () => {
+    const out = path.join(tmp, 'no-tok');
+    const r = tessera(['train', '--config', config, '--data', data, '--steps', '1', '--tokenizer-steps', '1', '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('training the tokenizer first');
+    expect(existsSync(path.join(out, 'tokenizer', 'tokenizer.safetensors'))).to.equal(true);
+    expect(existsSync(path.join(out, 'model.safetensors'))).to.equal(true);
+    expect(JSON.parse(readFileSync(path.join(out, 'config.resolved.json'), 'utf8')).run.weights).to.contain(path.join(out, 'tokenizer'));
     const again = tessera(['train', '--config', config, '--data', data, '--target', 'tokenizer', '--steps', '1', '--out', tokenizerRun]);
     expect(again.code).to.equal(2);
     expect(again.stderr).to.match(/^USAGE: .*--resume/);

@@ -12,6 +12,7 @@ import {
   createEngine as createCoreEngine,
   defaultSamplingEngine,
   parseDevice,
+  parsePrecision,
   tokenTensors,
   loadTransformerWeights, loadWeights, readTokenizerConfigFile, Rng, SeededDraws, TesseraError,
 } from '@tessera/core';
@@ -29,9 +30,9 @@ export function withRunDir<F extends { config: string; weights?: string; tokeniz
 }
 
 /** The engine of `--engine` (default: the fastest available for sampling) on `--device`. */
-export async function createEngine(name: string | undefined, device = 'auto'): Promise<Engine> {
+export async function createEngine(name: string | undefined, device = 'auto', precision = 'fp32'): Promise<Engine> {
   if (name === 'all') throw new TesseraError('USAGE', '`--engine all` is for `tessera parity`; choose one engine: tfjs or onnx');
-  return createCoreEngine(name ?? defaultSamplingEngine(), { device: parseDevice(device) });
+  return createCoreEngine(name ?? defaultSamplingEngine(), { device: parseDevice(device), precision: parsePrecision(precision) });
 }
 
 export function buildGenerator(host: PluginHost, configFile: string, engine: Engine, seed: number): { resolved: ResolvedConfig; generator: Generator } {

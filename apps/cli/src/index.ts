@@ -90,6 +90,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--device <device>', 'onnx device: cpu, cuda or auto', 'auto')
     .option('--threads <n>', 'intra-op threads of the onnx engine (default: all cores)')
     .option('--spinning', 'busy-waiting onnxruntime threads while sampling')
+    .option('--precision <p>', 'onnx engine: fp32 (default) or int8 linear layers in traced graphs', 'fp32')
     .action(async (o: BenchFlags) => {
       await benchCommand(o, write);
     });
@@ -123,6 +124,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--out <file>', 'PNG grid; the resolved config goes beside it (grid.config.json)', 'grid.png')
     .option('--dry-run', 'build every module with lazy random weights and print parameter counts (nothing allocated)')
     .option('--json', 'with --dry-run: machine-readable counts')
+    .option('--precision <p>', 'onnx engine: fp32 (default, the official numerics) or int8 (int8 linear layers, faster, slightly different samples)', 'fp32')
     .action(async (o: SampleFlags) => {
       await sampleCommand(createHost(), o, write);
     });
@@ -177,7 +179,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--out <dir>', 'run folder (default runs/<config name>)')
     .option('--resume', 'continue from the newest checkpoint in --out')
     .option('--target <target>', 'generator (the transformer) or tokenizer', 'generator')
-    .option('--tokenizer-weights <file>', 'trained tokenizer: a weights file or a run folder of --target tokenizer')
+    .option('--tokenizer-weights <file>', 'trained tokenizer: a weights file or a run folder of --target tokenizer (default: train one first into <out>/tokenizer)')
+    .option('--tokenizer-steps <n>', 'steps of that first tokenizer run (default: the config\'s training.tokenizer.steps, else --steps)')
     .option('--random-tokenizer', 'train the generator on the codes of a randomly initialised tokenizer')
     .option('--seed <n>', 'seed of initialisation, data order and training draws (default: training.seed)')
     .action(async (o: TrainFlags) => {

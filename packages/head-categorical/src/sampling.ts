@@ -126,6 +126,10 @@ function selectNth_(a: Float32Array, n: number): number {
  * Top-p (nucleus) in place: per row, sort ascending, take the softmax of the sorted
  * row and its cumulative sums from the smallest; entries whose cumulative sum is
  * `≤ 1 − p` become −∞, except the largest entry, which always survives.
+ *
+ * The ascending order (ties by index) is found by sorting one packed number per live
+ * entry — the float32's order-preserving bit pattern times 2^b plus its index — with
+ * the typed array's native sort, which is several times faster than a comparator sort.
  */
 export function topPFilter_(x_RV: Float32Array, V: number, p: number): Float32Array {
   if (!(p > 0 && p <= 1)) {
@@ -134,21 +138,41 @@ export function topPFilter_(x_RV: Float32Array, V: number, p: number): Float32Ar
   const threshold = f32(1 - p); // compared against a float32 tensor: the scalar is float32
   const order = new Int32Array(V);
   const sorted = new Float32Array(V);
+  const probs = new Float32Array(V);
+  const keys = new Float64Array(V);
+  const bits = new Uint32Array(x_RV.buffer, x_RV.byteOffset, x_RV.length);
+  const indexBits = Math.max(1, Math.ceil(Math.log2(V)));
+  const packed = indexBits <= 21; // 32 value bits + the index stay exact in a double
+  const scale = 2 ** indexBits;
   for (let r = 0; r < x_RV.length / V; r++) {
     const o = r * V;
     // Entries already at −∞ (top-k) sort first with probability exactly 0: their
     // cumulative sums stay 0 and they stay removed, so only the finite ones are sorted.
     let n = 0;
-    for (let v = 0; v < V; v++) if (x_RV[o + v] !== -Infinity) order[n++] = v;
+    if (packed) {
+      for (let v = 0; v < V; v++) {
+        const x = x_RV[o + v];
+        if (x === -Infinity) continue;
+        // −0 sorts as +0 (they compare equal); negatives flip all bits, positives the sign bit.
+        const b = x === 0 ? 0 : bits[o + v];
+        const ordered = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+        keys[n++] = ordered * scale + v;
+      }
+      keys.subarray(0, n).sort();
+      for (let v = 0; v < n; v++) order[v] = keys[v] % scale;
+    } else {
+      for (let v = 0; v < V; v++) if (x_RV[o + v] !== -Infinity) order[n++] = v;
+      order.subarray(0, n).sort((i, j) => x_RV[o + i] - x_RV[o + j] || i - j);
+    }
     const live = order.subarray(0, n);
-    live.sort((i, j) => x_RV[o + i] - x_RV[o + j] || i - j);
     const row = sorted.subarray(0, n);
     for (let v = 0; v < n; v++) row[v] = x_RV[o + live[v]];
-    const probs = softmaxRow(row);
+    softmaxRow(row, probs);
     let cumulative = 0; // torch's CPU cumsum accumulates float32 in double
     for (let v = 0; v < n - 1; v++) {
       cumulative += probs[v];
       if (f32(cumulative) <= threshold) x_RV[o + live[v]] = -Infinity;
+      else break; // the cumulative sums only grow: nothing later is removed
     }
   }
   return x_RV;
@@ -156,16 +180,21 @@ export function topPFilter_(x_RV: Float32Array, V: number, p: number): Float32Ar
 
 /** Softmax of one row in float32 as torch's CPU kernel: exp(x − max), summed, times 1/sum. */
 function softmaxRow(x_V: Float32Array, out_V = new Float32Array(x_V.length)): Float32Array {
+  const n = x_V.length;
   let max = -Infinity;
-  for (let v = 0; v < x_V.length; v++) if (x_V[v] > max) max = x_V[v];
+  for (let v = 0; v < n; v++) if (x_V[v] > max) max = x_V[v];
+  // With a finite maximum a −∞ entry is exp(−∞) = 0 and adds nothing: skip its exp.
+  const skipRemoved = max !== -Infinity;
   let sum = 0;
-  for (let v = 0; v < x_V.length; v++) {
-    const e = f32(Math.exp(f32(x_V[v] - max)));
+  for (let v = 0; v < n; v++) {
+    const x = x_V[v];
+    if (skipRemoved && x === -Infinity) { out_V[v] = 0; continue; }
+    const e = f32(Math.exp(f32(x - max)));
     out_V[v] = e;
     sum += e;
   }
   const inv = f32(1 / f32(sum));
-  for (let v = 0; v < x_V.length; v++) out_V[v] = f32(out_V[v] * inv);
+  for (let v = 0; v < n; v++) out_V[v] = f32(out_V[v] * inv);
   return out_V;
 }
 

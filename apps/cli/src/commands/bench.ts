@@ -4,7 +4,7 @@
  * times (PEER_BENCH.md), a traced 1024³ matmul, a tfjs training step (core's
  * `bench.runBench`). Progress goes to stderr; the report (text or JSON) to stdout.
  */
-import { bench, parseDevice, TesseraError } from '@tessera/core';
+import { bench, parseDevice, parsePrecision, TesseraError } from '@tessera/core';
 
 export interface BenchFlags {
   json?: boolean;
@@ -15,6 +15,7 @@ export interface BenchFlags {
   device?: string;
   threads?: string;
   spinning?: boolean;
+  precision?: string;
 }
 
 export async function benchCommand(flags: BenchFlags, write: (s: string) => void): Promise<void> {
@@ -30,6 +31,7 @@ export async function benchCommand(flags: BenchFlags, write: (s: string) => void
     device: flags.device === undefined ? undefined : parseDevice(flags.device),
     threads,
     spinning: flags.spinning,
+    precision: flags.precision === undefined ? undefined : parsePrecision(flags.precision),
     only: flags.only?.split(',').map((s) => s.trim()).filter(Boolean),
     log: (line) => process.stderr.write(`${line}\n`),
   });

@@ -39,6 +39,7 @@ export interface SampleFlags {
   batch?: string;
   engine?: string;
   device?: string;
+  precision?: string;
   out: string;
   dryRun?: boolean;
   json?: boolean;
@@ -99,7 +100,7 @@ export function recordPath(out: string): string {
 export async function sampleCommand(host: PluginHost, given: SampleFlags, write: (s: string) => void): Promise<void> {
   const flags = withRunDir(given);
   const seed = nonNegativeInt('--seed', flags.seed, 0);
-  const engine: Engine = await createEngine(flags.engine, flags.device);
+  const engine: Engine = await createEngine(flags.engine, flags.device, flags.precision);
   const { resolved, generator } = buildGenerator(host, flags.config, engine, seed);
   if (flags.dryRun) {
     const counts = parameterCounts(generator);

@@ -26,6 +26,7 @@ export interface TrainFlags {
   target?: string;
   tokenizerWeights?: string;
   randomTokenizer?: boolean;
+  tokenizerSteps?: string;
   seed?: string;
 }
 
@@ -58,11 +59,6 @@ function initialWeights(g: Generator, flags: TrainFlags, target: TrainingTarget,
     g.tokenizer.module.loadStateDict(loadWeights(file), { source: file });
     return `tokenizer from ${file}`;
   }
-  if (target === 'generator' && !flags.randomTokenizer) {
-    throw new TesseraError('USAGE', 'training the generator needs a trained tokenizer: pass --tokenizer-weights <file or run folder> (train one with --target tokenizer), or --random-tokenizer to train on the codes of a random one', {
-      data: { flag: '--tokenizer-weights' },
-    });
-  }
   g.tokenizer.module.initialize(rng);
   return `random tokenizer (seed ${seed})`;
 }
@@ -80,6 +76,15 @@ export async function trainCommand(host: PluginHost, flags: TrainFlags, write: (
   const resuming = listCheckpoints(outDir).length > 0;
   if (!flags.resume && resuming) {
     throw new TesseraError('USAGE', `\`${outDir}\` already holds checkpoints of a run; pass --resume to continue it, or choose another --out`, { data: { out: outDir } });
+  }
+
+  if (target === 'generator' && !resuming && !flags.tokenizerWeights && !flags.randomTokenizer) {
+    // From images to a generator in one command: the tokenizer is trained first, in its own
+    // run folder inside this one (resumable like any run), then frozen for the generator.
+    const tokenizerDir = path.join(outDir, 'tokenizer');
+    write(`no --tokenizer-weights: training the tokenizer first (${tokenizerDir})`);
+    await trainCommand(host, { ...flags, target: 'tokenizer', out: tokenizerDir, steps: flags.tokenizerSteps, resume: listCheckpoints(tokenizerDir).length > 0 }, write);
+    return trainCommand(host, { ...flags, tokenizerWeights: tokenizerDir }, write);
   }
 
   fs.mkdirSync(outDir, { recursive: true });

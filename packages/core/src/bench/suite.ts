@@ -35,6 +35,8 @@ export interface BenchOptions {
   threads?: number;
   /** Busy-waiting onnxruntime threads while sampling (default false). */
   spinning?: boolean;
+  /** onnx engine precision (default fp32; `int8`: int8 linear layers in traced graphs). */
+  precision?: 'fp32' | 'int8';
   /** Only these presets (tiny and released names). */
   only?: string[];
   log?(line: string): void;
@@ -162,9 +164,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const wanted = (name: string): boolean => !options.only || options.only.includes(name);
   const notes: string[] = [];
   const machine = describeMachine();
-  const onnx = await OnnxEngine.create({ device: options.device ?? 'auto', threads: options.threads, spinning: options.spinning ?? false });
+  const onnx = await OnnxEngine.create({ device: options.device ?? 'auto', threads: options.threads, spinning: options.spinning ?? false, precision: options.precision ?? 'fp32' });
   const tfjs = await TfjsEngine.create();
-  notes.push(`tfjs engine backend: ${tfjs.info.backend}; onnx engine device: ${onnx.info.backend}, ${options.threads ?? machine.cores} intra-op threads, spinning ${options.spinning ?? false}`);
+  notes.push(`tfjs engine backend: ${tfjs.info.backend}; onnx engine device: ${onnx.info.backend}, ${options.threads ?? machine.cores} intra-op threads, spinning ${options.spinning ?? false}, precision ${onnx.precision}`);
 
   // Baseline: GEMM speed inside a traced graph, several tries (the machine is shared).
   const matmulRuns: MatmulResult[] = [];

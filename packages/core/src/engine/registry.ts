@@ -11,6 +11,8 @@ import { onnxBackends } from './onnx/runtime';
 /** Where an engine runs (`--device`); engines without a choice ignore it. */
 export interface EngineCreateOptions {
   device?: 'cpu' | 'cuda' | 'auto';
+  /** onnx: `int8` lowers traced linear layers to int8 GEMMs (`--precision`); others ignore it. */
+  precision?: 'fp32' | 'int8';
 }
 
 export interface EngineFactory {
@@ -21,8 +23,16 @@ export interface EngineFactory {
 
 const factories: EngineFactory[] = [
   { name: 'tfjs', describe: 'TensorFlow.js (tfjs-node-gpu / tfjs-node when installed, else wasm, else cpu); eager, with autodiff', create: () => TfjsEngine.create() },
-  { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: (o) => OnnxEngine.create({ device: o?.device ?? 'auto' }) },
+  { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: (o) => OnnxEngine.create({ device: o?.device ?? 'auto', precision: o?.precision ?? 'fp32' }) },
 ];
+
+export const PRECISIONS = ['fp32', 'int8'] as const;
+
+/** A `--precision` value, checked: `fp32` or `int8`. */
+export function parsePrecision(value: string): (typeof PRECISIONS)[number] {
+  if ((PRECISIONS as readonly string[]).includes(value)) return value as (typeof PRECISIONS)[number];
+  throw new TesseraError('USAGE', `precision \`${value}\` is not one of ${PRECISIONS.map((p) => `\`${p}\``).join(', ')}`, { data: { requested: value, available: [...PRECISIONS] } });
+}
 
 export const DEVICES = ['cpu', 'cuda', 'auto'] as const;
 export type Device = (typeof DEVICES)[number];

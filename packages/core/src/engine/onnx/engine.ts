@@ -25,6 +25,7 @@ import { HostValue, OnnxDevice, onnxBackends, OrtSession, SessionSettings } from
 import { reshapeTarget } from './shapes';
 import { graphFlops } from './flops';
 import { OnnxTensor, TensorStore } from './tensor';
+import { linearInt8, Precision, QuantizedWeight, quantizeRows } from './quantize';
 import { CompiledFunction, compileFunction, CompileOptions, flattenTree, rebuildTree, Trace, TracedGraph, TensorSpec, TensorTree } from './trace';
 
 export interface OnnxEngineOptions {
@@ -43,6 +44,12 @@ export interface OnnxEngineOptions {
   spinning?: boolean;
   /** Eager sessions kept (least recently used are dropped). */
   eagerCacheSize?: number;
+  /**
+   * `fp32` (default): float32 everywhere. `int8`: in traced graphs, linear layers whose
+   * weight is a concrete tensor (a parameter) use int8 weights and dynamically quantized
+   * activations (quantize.ts); samples then differ slightly from the official float32 ones.
+   */
+  precision?: Precision;
 }
 
 const pair = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
@@ -58,6 +65,9 @@ export class OnnxEngine implements Engine {
   private readonly graphSettings: SessionSettings;
   private readonly eagerCacheSize: number;
   private activeTrace: Trace | undefined;
+  readonly precision: Precision;
+  /** int8 copies of the weights traced graphs lowered so far (made once per parameter tensor). */
+  private readonly quantized = new WeakMap<OnnxTensor, QuantizedWeight>();
   /** Compiled-graph runs and their MatMul/Gemm/Conv FLOPs so far (benchmarks read the differences). */
   readonly stats = { graphRuns: 0, flops: 0 };
 
@@ -69,6 +79,7 @@ export class OnnxEngine implements Engine {
     this.eagerParallelSettings = { ...this.eagerSettings, threads: this.graphSettings.threads };
     this.eagerParallelElements = options.eagerParallelElements ?? 1 << 18;
     this.eagerCacheSize = options.eagerCacheSize ?? 1024;
+    this.precision = options.precision ?? 'fp32';
   }
 
   /** Loads onnxruntime-node and picks the device. */
@@ -353,7 +364,22 @@ export class OnnxEngine implements Engine {
 
   // ---- layers ----
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+    const int8 = this.int8Weight(x, weight);
+    if (int8) return this.one(bias ? [x, bias] : [x], (g, [v, b]) => linearInt8(g, v as Value, int8, b as Value | undefined));
     return this.one(bias ? [x, weight, bias] : [x, weight], (g, [v, w, b]) => L.linear(g, v as Value, w as Value, b as Value | undefined));
+  }
+  /** The int8 form of `weight` when this linear layer is lowered to int8 (precision int8, traced input, concrete 2-D weight). */
+  private int8Weight(x: Tensor, weight: Tensor): QuantizedWeight | undefined {
+    const trace = this.activeTrace;
+    const w = this.t(weight);
+    if (this.precision !== 'int8' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 2 || w.dtype !== 'float32') return undefined;
+    let q = this.quantized.get(w);
+    if (!q) {
+      q = quantizeRows(w.data as Float32Array, w.shape[0], w.shape[1]);
+      this.quantized.set(w, q);
+    }
+    if (w.id < trace.startId) trace.external.push({ tensor: w }); // re-traced when the parameter is replaced
+    return q;
   }
   embedding(indices: Tensor, table: Tensor): Tensor { return this.gather(table, indices, 0); }
   layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined, eps: number): Tensor {

@@ -1,6 +1,6 @@
 /**
  * Floating-point operations of a traced graph, counted from its node shapes: the
- * multiply-adds of `MatMul`, `Gemm` and `Conv` (2 per multiply-add), which is what the
+ * multiply-adds of `MatMul`, `Gemm`, `Conv` and the int8 `DynamicQuantizeMatMul` (2 per multiply-add), which is what the
  * benchmarks' GFLOP/s figures (and PEER_BENCH.md's FLOP column) mean. Elementwise ops,
  * norms and softmax are left out: they are memory-bound and a small share of the work.
  */
@@ -16,7 +16,7 @@ export function graphFlops(g: GraphBuilder): number {
     const out = g.shapes.get(n.outputs[0]);
     const a = shapeOf(0), b = shapeOf(1);
     if (!out || !a || !b) continue;
-    if (n.op === 'MatMul') {
+    if (n.op === 'MatMul' || n.op === 'DynamicQuantizeMatMul') {
       flops += 2 * prod(out) * a[a.length - 1];
     } else if (n.op === 'Gemm') {
       const transA = n.attrs.transA === 1;

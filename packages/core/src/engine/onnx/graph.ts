@@ -32,6 +32,8 @@ export interface GraphNode {
   inputs: string[];
   outputs: string[];
   attrs: Record<string, Attr>;
+  /** Operator domain: '' (ONNX) or 'com.microsoft' (onnxruntime's contrib ops, e.g. int8 GEMMs). */
+  domain?: string;
 }
 
 interface Initializer {
@@ -42,7 +44,7 @@ interface Initializer {
 }
 
 /** ONNX TensorProto.DataType codes. */
-export const ELEM_TYPE: Record<DType | 'int64', number> = { float32: 1, int32: 6, bool: 9, int64: 7 };
+export const ELEM_TYPE: Record<DType | 'int64' | 'int8', number> = { float32: 1, int32: 6, bool: 9, int64: 7, int8: 3 };
 
 export class GraphBuilder {
   readonly nodes: GraphNode[] = [];
@@ -103,10 +105,18 @@ export class GraphBuilder {
     return { name, shape: [...shape], dtype };
   }
 
+  /** An int8 initializer (quantized weights); not a `Value`, since no op of the op set reads int8. */
+  int8Constant(data: Int8Array, shape: readonly number[]): string {
+    const name = this.fresh('q');
+    this.initializers.push({ name, elemType: ELEM_TYPE.int8, shape: [...shape], data: data as unknown as TypedData });
+    this.shapes.set(name, [...shape]);
+    return name;
+  }
+
   /** Adds a node; returns its output names. */
-  node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, nOutputs = 1): string[] {
+  node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, nOutputs = 1, domain = ''): string[] {
     const outputs = Array.from({ length: nOutputs }, () => this.fresh('v'));
-    this.nodes.push({ op, inputs, outputs, attrs });
+    this.nodes.push({ op, inputs, outputs, attrs, ...(domain ? { domain } : {}) });
     return outputs;
   }
 
@@ -121,7 +131,7 @@ export class GraphBuilder {
   key(): string {
     const sig = (v: Value): string => `${v.name}:${v.dtype}[${v.shape.join(',')}]`;
     const consts = this.initializers.map((i) => `${i.name}=${i.elemType}[${i.shape.join(',')}]` + (i.elemType === ELEM_TYPE.int64 ? `{${Array.from(i.data as BigInt64Array).join(',')}}` : '#'));
-    return JSON.stringify([this.inputs.map(sig), this.outputs.map(sig), consts, this.nodes.map((n) => [n.op, n.inputs, n.outputs, n.attrs])]);
+    return JSON.stringify([this.inputs.map(sig), this.outputs.map(sig), consts, this.nodes.map((n) => [n.domain ?? '', n.op, n.inputs, n.outputs, n.attrs])]);
   }
 
   /** The serialized ModelProto. Requires `onnx-proto` (loaded on first use). */
@@ -140,14 +150,16 @@ export class GraphBuilder {
     };
     const graph = P.GraphProto.create({
       name: graphName,
-      node: this.nodes.map((n) => P.NodeProto.create({ opType: n.op, input: n.inputs, output: n.outputs, attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)) })),
+      node: this.nodes.map((n) => P.NodeProto.create({ opType: n.op, ...(n.domain ? { domain: n.domain } : {}), input: n.inputs, output: n.outputs, attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)) })),
       input: this.inputs.map(valueInfo),
       output: this.outputs.map(valueInfo),
       initializer: this.initializers.map((i) =>
         P.TensorProto.create({ name: i.name, dims: i.shape, dataType: i.elemType, rawData: new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength) }),
       ),
     });
-    const model = P.ModelProto.create({ irVersion: IR_VERSION, producerName: 'tessera', opsetImport: [{ domain: '', version: OPSET }], graph });
+    const domains = [...new Set(this.nodes.map((n) => n.domain ?? '').filter((d) => d !== ''))];
+    const opsetImport = [{ domain: '', version: OPSET }, ...domains.map((domain) => ({ domain, version: 1 }))];
+    const model = P.ModelProto.create({ irVersion: IR_VERSION, producerName: 'tessera', opsetImport, graph });
     return P.ModelProto.encode(model).finish();
   }
 }
