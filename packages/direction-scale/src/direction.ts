@@ -13,9 +13,9 @@
  * is accumulated is codes + residual. Editing (spec var.md §9, edit.ts): kept positions
  * take the edited image's codes. Teacher forcing: teacher-forcing.ts (HART's: hart-training.ts).
  */
-import { TesseraError } from '@tessera/core';
+import { compileIfSupported, TesseraError } from '@tessera/core';
 import type {
-  Direction, DirectionStep, DrawSource, Engine, HeadSampleOptions, HostTensor, KvCache, SamplerSettings, SamplingContext,
+  CompiledFunction, Direction, DirectionStep, DrawSource, Engine, HeadSampleOptions, HostTensor, KvCache, SamplerSettings, SamplingContext,
   SamplingState, Tensor, Tokenizer, Tokens, TrainingExample,
 } from '@tessera/core';
 import { scaleKeepMask, type ScaleEdit } from './edit';
@@ -37,6 +37,8 @@ export interface ScaleState extends SamplingState {
   readonly cache?: KvCache;
   /** Input of the next scale, (B, pn², Cin). */
   readonly next_BlC?: Tensor;
+  /** The same stacked for guidance, (2B, pn², Cin), when the compiled step made it. */
+  readonly nextRows_RlC?: Tensor;
   /** Accumulated features (B, C, P, P). */
   readonly fHat_BChw: Tensor;
   /** Tokens of the scales done so far (discrete tokenizers), int32 (B, pn²). */
@@ -55,6 +57,16 @@ export interface ScaleInitOptions {
   observe?: ScaleObserver;
 }
 
+/** `map.get(key)`, made by `make` on first use. */
+function cached<T, F extends T>(map: Map<string, T>, key: string, make: () => F): F {
+  let v = map.get(key) as F | undefined;
+  if (!v) {
+    v = make();
+    map.set(key, v);
+  }
+  return v;
+}
+
 const host = (F: Engine, t: Tensor): HostTensor => {
   const data = F.readSync(t);
   return { dtype: t.dtype === 'int32' ? 'int32' : 'float32', shape: [...t.shape], data: data.slice() as Float32Array | Int32Array };
@@ -63,6 +75,8 @@ const host = (F: Engine, t: Tensor): HostTensor => {
 export class ScaleDirection implements Direction<ScaleState> {
   readonly id = SUBJECT;
   private stage: ProgressiveStage | null = null;
+  /** Compiled step functions per tokenizer (and the backbone and head they were built with). */
+  private readonly compiled = new WeakMap<Tokenizer, { backbone: object; head: object; fns: Map<string, CompiledFunction<Tensor | Tensor[]>> }>();
 
   constructor(private readonly F: Engine, readonly options: ScaleDirectionOptions) {}
 
@@ -166,19 +180,19 @@ export class ScaleDirection implements Direction<ScaleState> {
     const out = F.tidy(() => {
       const R = state.labels_R.shape[0];
       const Cin = state.fHat_BChw.shape[1];
-      const inputs = state.next_BlC ? (state.guided ? F.concat([state.next_BlC, state.next_BlC], 0) : state.next_BlC) : F.zeros([R, 0, Cin]);
+      const inputs = state.next_BlC ? state.nextRows_RlC ?? (state.guided ? F.concat([state.next_BlC, state.next_BlC], 0) : state.next_BlC) : F.zeros([R, 0, Cin]);
       const blockSizes = pns.map((pn) => pn * pn);
       const r = backbone.step({ inputs, labels: state.labels_R, attention: { kind: 'block-causal', blockSizes } }, state.cache);
       cache = r.cache;
       const hidden = r.output.hidden;
       const [, n, D] = hidden.shape;
       const l = pns[k] ** 2;
-      const z_RlD = F.slice(hidden, [0, n - l, 0], [R, l, D]);
+      const z_RlD = n === l ? hidden : F.slice(hidden, [0, n - l, 0], [R, l, D]); // one scale per step with a KV cache
       return this.advance(state, ctx, k, z_RlD, r.output.cond);
     });
     const done = k + 1 === K;
     if (done) (cache as KvCache).dispose();
-    F.dispose([state.fHat_BChw, ...(state.next_BlC ? [state.next_BlC] : [])]);
+    F.dispose([state.fHat_BChw, ...(state.next_BlC ? [state.next_BlC] : []), ...(state.nextRows_RlC ? [state.nextRows_RlC] : [])]);
     return {
       ...state,
       step: k + 1,
@@ -186,13 +200,14 @@ export class ScaleDirection implements Direction<ScaleState> {
       cache: done ? undefined : cache,
       fHat_BChw: out.fHat_BChw,
       next_BlC: out.next_BlC,
+      nextRows_RlC: out.nextRows_RlC,
       indices: out.idx_Bl ? [...state.indices, out.idx_Bl] : state.indices,
       residual_BChw: out.residual_BChw ?? state.residual_BChw,
     };
   }
 
   /** Samples scale k from its hidden states and accumulates it. */
-  private advance(state: ScaleState, ctx: SamplingContext, k: number, z_RlD: Tensor, cond_RD: Tensor | undefined): { fHat_BChw: Tensor; next_BlC?: Tensor; idx_Bl?: Tensor; residual_BChw?: Tensor } {
+  private advance(state: ScaleState, ctx: SamplingContext, k: number, z_RlD: Tensor, cond_RD: Tensor | undefined): { fHat_BChw: Tensor; next_BlC?: Tensor; nextRows_RlC?: Tensor; idx_Bl?: Tensor; residual_BChw?: Tensor } {
     const F = this.F;
     const pns = this.patchNums(ctx.tokenizer);
     const K = pns.length;
@@ -209,6 +224,11 @@ export class ScaleDirection implements Direction<ScaleState> {
       const ms = ctx.tokenizer.multiScale as NonNullable<Tokenizer['multiScale']>;
       const sample = ctx.head.sample({ z: z_RlD, cond: cond_RD }, options);
       if (!sample.indices) throw new TesseraError('PLUGIN_INCOMPATIBLE', `\`${ctx.head.id}\` returned no token indices; a discrete tokenizer needs a discrete head such as \`categorical\``, { subject: SUBJECT });
+      if (!state.edit && !(sample.values && options.smooth)) {
+        // The plain step: embedding, the residual's condition and the accumulation as
+        // compiled graphs (one session run each on onnx instead of one per op).
+        return this.advancePlain(state, ctx, k, z_RlD, sample.indices, options, observe);
+      }
       idx_Bl = F.reshape(F.cast(sample.indices, 'int32'), [B, l]);
       let h_BlC = sample.values && options.smooth
         ? F.matmul(F.reshape(sample.values, [B, l, space.vocab]), ms.embed(F.arange(0, space.vocab)))
@@ -235,6 +255,86 @@ export class ScaleDirection implements Direction<ScaleState> {
     const { fHat_BChw, next_BChw } = this.accumulate(ctx.tokenizer, pns, k, state.fHat_BChw, h_BChw);
     observe?.('fHat', host(F, fHat_BChw));
     return { fHat_BChw, next_BlC: next_BChw ? mapToRows(F, next_BChw) : undefined, idx_Bl, residual_BChw };
+  }
+
+  /**
+   * `advance` for sampled tokens without editing or smoothing, in two compiled graphs
+   * (eager where the engine does not trace): with a residual head, the tokens' embedding
+   * and the residual head's condition rows; then, after the residual is drawn, code map
+   * (+ residual), f̂'s accumulation and the next scale's input. Same ops as the eager path.
+   */
+  private advancePlain(state: ScaleState, ctx: SamplingContext, k: number, z_RlD: Tensor, indices: Tensor, options: HeadSampleOptions, observe: ((name: string, v: HostTensor) => void) | undefined): {
+    fHat_BChw: Tensor; next_BlC?: Tensor; nextRows_RlC?: Tensor; idx_Bl: Tensor; residual_BChw?: Tensor;
+  } {
+    const F = this.F;
+    const pns = this.patchNums(ctx.tokenizer);
+    const K = pns.length;
+    const pn = pns[k];
+    const l = pn * pn;
+    const [R] = z_RlD.shape;
+    const B = state.guided ? R / 2 : R;
+    const ms = ctx.tokenizer.multiScale as NonNullable<Tokenizer['multiScale']>;
+    const fns = this.compiledSteps(ctx);
+    const withResidual = k === K - 1 && ctx.head.residual !== undefined;
+    let residualRows: Tensor | undefined;
+    if (withResidual) {
+      const residualHead = ctx.head.residual as NonNullable<typeof ctx.head.residual>;
+      const backbone = ctx.backbone;
+      if (!backbone.residualCondition) {
+        throw new TesseraError('PLUGIN_INCOMPATIBLE', `\`${ctx.head.id}\` composes a residual head, but \`${backbone.id}\` gives no residual condition; use backbone \`adaln\` with variant \`hart\``, { subject: SUBJECT });
+      }
+      const condition = cached(fns, `condition:${state.guided}`, () => compileIfSupported(F, (z: Tensor, idx: Tensor): Tensor => {
+        const idx_Bl = F.reshape(F.cast(idx, 'int32'), [-1, z.shape[1]]); // [B·l] -> [B, l]
+        const codes_RlC = ms.embed(state.guided ? F.concat([idx_Bl, idx_Bl], 0) : idx_Bl);
+        return (backbone.residualCondition as NonNullable<typeof backbone.residualCondition>)(z, codes_RlC);
+      }, { weights: 'feed', name: 'scale_residual_condition' }));
+      const zr_RlD = condition(z_RlD, indices);
+      observe?.('residualCondition', host(F, zr_RlD));
+      const residualGuided = state.guided && options.cfg - 1 !== 1;
+      const sample = residualHead.sample({ z: F.reshape(zr_RlD, [R * l, zr_RlD.shape[2]]) }, { ...options, temperature: 1, guided: residualGuided });
+      if (!sample.values) throw new TesseraError('PLUGIN_INCOMPATIBLE', `the residual head \`${residualHead.id}\` returned no values`, { subject: SUBJECT });
+      residualRows = sample.values;
+    }
+    const guided = state.guided;
+    const tail = cached(fns, `tail:${k}:${withResidual}:${guided}`, () => compileIfSupported(F, (idx: Tensor, fHat: Tensor, rows?: Tensor): Tensor[] => {
+      const idx_Bl = F.reshape(F.cast(idx, 'int32'), [-1, l]); // [B·l] or [B, l] -> [B, l]
+      const b = idx_Bl.shape[0];
+      let h_BChw = rowsToMap(F, ms.embed(idx_Bl), pn);
+      let residual: Tensor[] = [];
+      if (rows) {
+        const C = rows.shape[1];
+        const res_BChw = rowsToMap(F, F.reshape(F.slice(rows, [0, 0], [b * l, C]), [b, l, C]), pn); // conditional rows first
+        h_BChw = F.add(h_BChw, res_BChw);
+        residual = [res_BChw];
+      }
+      const acc = this.accumulate(ctx.tokenizer, pns, k, fHat, h_BChw);
+      const next: Tensor[] = [];
+      if (acc.next_BChw) {
+        const next_BlC = mapToRows(F, acc.next_BChw);
+        next.push(next_BlC, ...(guided ? [F.concat([next_BlC, next_BlC], 0)] : [])); // the next step's rows, then stacked for guidance
+      }
+      return [idx_Bl, h_BChw, acc.fHat_BChw, ...residual, ...next];
+    }, { weights: 'feed', name: 'scale_accumulate' }));
+    const out = residualRows ? tail(indices, state.fHat_BChw, residualRows) : tail(indices, state.fHat_BChw);
+    const [idx_Bl, h_BChw, fHat_BChw] = out;
+    const residual_BChw = residualRows ? out[3] : undefined;
+    const next_BlC = k + 1 < K ? out[residualRows ? 4 : 3] : undefined;
+    const nextRows_RlC = k + 1 < K && guided ? out[residualRows ? 5 : 4] : undefined;
+    if (idx_Bl.shape[0] !== B) throw new TesseraError('SHAPE_MISMATCH', `scale ${k}: expected ${B} token rows, got ${idx_Bl.shape[0]}`, { subject: SUBJECT });
+    observe?.('indices', host(F, idx_Bl));
+    observe?.('codeMap', host(F, h_BChw));
+    observe?.('fHat', host(F, fHat_BChw));
+    return { fHat_BChw, next_BlC, nextRows_RlC, idx_Bl, residual_BChw };
+  }
+
+  /** The compiled step functions of one generator (its tokenizer and backbone), built on first use. */
+  private compiledSteps(ctx: SamplingContext): Map<string, CompiledFunction<Tensor | Tensor[]>> {
+    let entry = this.compiled.get(ctx.tokenizer);
+    if (!entry || entry.backbone !== ctx.backbone || entry.head !== ctx.head) {
+      entry = { backbone: ctx.backbone, head: ctx.head, fns: new Map() };
+      this.compiled.set(ctx.tokenizer, entry);
+    }
+    return entry.fns;
   }
 
   /**
@@ -295,6 +395,6 @@ export class ScaleDirection implements Direction<ScaleState> {
   dispose(state: ScaleState): void {
     const F = this.F;
     state.cache?.dispose();
-    F.dispose([state.labels_R, state.fHat_BChw, ...state.indices, ...(state.next_BlC ? [state.next_BlC] : []), ...(state.residual_BChw ? [state.residual_BChw] : []), ...(state.edit?.keep ?? [])]);
+    F.dispose([state.labels_R, state.fHat_BChw, ...state.indices, ...(state.next_BlC ? [state.next_BlC] : []), ...(state.nextRows_RlC ? [state.nextRows_RlC] : []), ...(state.residual_BChw ? [state.residual_BChw] : []), ...(state.edit?.keep ?? [])]);
   }
 }

@@ -19,6 +19,9 @@ import { SimpleMLPAdaLN } from './mlp-adaln';
 import type { DiffusionHeadOptions } from './options';
 import { DiffusionSchedule } from './schedule';
 
+/** Reverse steps per compiled graph (a longer graph saves session runs but costs more to build per row count). */
+const FUSED_STEPS = 10;
+
 /** The official `DiffLoss` module: its only parameters are the denoiser's, under `net.`. */
 export class DiffLossModule extends Module {
   readonly net: SimpleMLPAdaLN;
@@ -134,65 +137,96 @@ export class DiffusionHead implements Head {
     const C = this.options.tokenDim;
     const guided = options.guided ?? this.isGuided(options.cfg);
     const steps = this.options.frequencyAwareSteps ? stepsForLevel(this.options.frequencyAwareSteps, sharedLevel(F, level_N)) : options.steps ?? this.options.numSamplingSteps;
-    let xT: Tensor;
-    if (guided) {
-      if (N % 2 !== 0) throw new TesseraError('SHAPE_MISMATCH', `guided sampling needs [conditional; unconditional] rows, got an odd count ${N}`, { subject: this.id, data: { rows: N } });
-      const n0 = initialNoise(F, options.draws, [N / 2, C]);
-      xT = F.concat([n0, n0], 0);
-      F.dispose(n0);
-    } else {
-      xT = initialNoise(F, options.draws, [N, C]);
-    }
-    const x = this.reverseLoop(steps, z_NZ, level_N, guided, xT, options);
-    F.dispose(xT);
-    if (this.options.mode !== 'residual') return x;
-    const scaled = F.tidy(() => F.mul(x, this.options.residualScale));
-    F.dispose(x);
-    return scaled;
+    if (guided && N % 2 !== 0) throw new TesseraError('SHAPE_MISMATCH', `guided sampling needs [conditional; unconditional] rows, got an odd count ${N}`, { subject: this.id, data: { rows: N } });
+    // Under guidance both halves start from the same noise (drawn once, stacked on the host).
+    const n0 = options.draws.normal([guided ? N / 2 : N, C], 'diffusion initial noise');
+    const xT = F.tensor(guided ? concatRows(n0, n0) : n0, [N, C]);
+    return this.reverseLoop(steps, z_NZ, level_N, guided, xT, options);
   }
 
   /**
-   * `p_sample_loop` (GaussianDiffusion.sampleLoop's draws and arithmetic) with each reverse
-   * step one graph on engines that trace (onnx; eager elsewhere): the step, the condition
-   * rows, the step's noise (drawn on the host in the official order, so replay holds), the
-   * temperature and the guidance scale are graph inputs; one session per row count.
+   * `p_sample_loop` (GaussianDiffusion.sampleLoop's draws and arithmetic) with up to
+   * `FUSED_STEPS` reverse steps per graph on engines that trace (onnx; eager elsewhere):
+   * the steps' indices and noise (drawn on the host in the official order before the
+   * chunk runs, stacked [S, N, C], so replay holds), the condition rows, the temperature
+   * and the guidance scale are graph inputs; the residual mode's output scaling is in the
+   * last chunk. One session per (row count, chunk length). With `onStep` every step is
+   * its own chunk, so the callback sees each x (before the residual scaling).
    */
   private reverseLoop(steps: string, z_NZ: Tensor, level_N: Tensor | undefined, guided: boolean, xT_NC: Tensor, options: SampleTokensOptions): Tensor {
     const F = this.F;
     const diffusion = this.diffusion(steps);
-    const { sampler, clipDenoised, guidanceFormula } = this.options;
-    const key = JSON.stringify([steps, guided, !!level_N]);
-    let step = this.compiledSteps.get(key);
-    if (!step) {
-      step = compileIfSupported(F, (x: Tensor, t: Tensor, noise: Tensor, temperature: Tensor, z: Tensor, ...rest: Tensor[]) => {
-        const scale = guided ? rest.shift() : undefined;
-        const level = rest.shift();
-        const model: Denoiser = scale
-          ? (xx, tt) => this.net.forwardWithCfg(xx, tt, z, scale, guidanceFormula, level)
-          : (xx, tt) => this.net.forward(xx, tt, z, level);
-        return diffusion.reverseStep(model, x, t, noise, temperature, clipDenoised, sampler);
-      }, { weights: 'feed', name: 'diffusion_step' });
-      this.compiledSteps.set(key, step);
-    }
     const [N, C] = xT_NC.shape;
+    const total = diffusion.numSteps;
+    const perChunk = options.onStep ? 1 : Math.min(FUSED_STEPS, Math.max(1, total));
     const temperature = F.tensor([options.temperature], [1]);
     const extra = [...(guided ? [F.tensor(Float32Array.from([options.cfg, options.cfg - 1]), [2])] : []), ...(level_N ? [level_N] : [])];
-    const label = sampler === 'ddim' ? 'diffusion ddim noise' : 'diffusion p_sample noise';
+    const label = this.options.sampler === 'ddim' ? 'diffusion ddim noise' : 'diffusion p_sample noise';
+    const scaled = this.options.mode === 'residual';
     let x = xT_NC;
     try {
-      for (let i = diffusion.numSteps - 1, k = 0; i >= 0; i--, k++) {
-        const noise = F.tensor(options.draws.normal([N, C], label), [N, C]);
-        const t = F.full([N], i, 'int32');
-        const next = step(x, t, noise, temperature, z_NZ, ...extra);
-        F.dispose([noise, t]);
-        if (x !== xT_NC) F.dispose(x);
-        x = next;
-        options.onStep?.(k, x);
+      if (total === 0) {
+        const out = F.tidy(() => (scaled ? F.mul(x, this.options.residualScale) : F.add(x, 0)));
+        F.dispose(x);
+        return out;
       }
+      for (let done = 0; done < total;) {
+        const S = Math.min(perChunk, total - done);
+        const last = done + S === total;
+        const noise = new Float32Array(S * N * C);
+        const t = new Int32Array(S * N);
+        for (let s = 0; s < S; s++) {
+          noise.set(options.draws.normal([N, C], label), s * N * C);
+          t.fill(total - 1 - (done + s), s * N, (s + 1) * N); // the reverse loop runs i = T−1 … 0
+        }
+        const noise_SNC = F.tensor(noise, [S, N, C]);
+        const t_SN = F.tensor(t, [S, N], 'int32');
+        const next = this.chunk(steps, guided, !!level_N, S, last && scaled && !options.onStep)(x, t_SN, noise_SNC, temperature, z_NZ, ...extra);
+        F.dispose([noise_SNC, t_SN]);
+        F.dispose(x);
+        x = next;
+        done += S;
+        options.onStep?.(done - 1, x);
+      }
+      if (!scaled || !options.onStep) return x;
+      const out = F.tidy(() => F.mul(x, this.options.residualScale)); // after the callback saw the unscaled x
+      F.dispose(x);
+      return out;
+    } catch (e) {
+      F.dispose(x); // this loop owns x, the initial noise included
+      throw e;
     } finally {
       F.dispose([temperature, ...(guided ? [extra[0]] : [])]);
     }
-    return x === xT_NC ? F.tidy(() => F.add(x, 0)) : x;
+  }
+
+  /** The compiled function of S consecutive reverse steps (see reverseLoop). */
+  private chunk(steps: string, guided: boolean, leveled: boolean, S: number, scaleOutput: boolean): CompiledFunction<Tensor> {
+    const key = JSON.stringify([steps, guided, leveled, S, scaleOutput]);
+    let fn = this.compiledSteps.get(key);
+    if (fn) return fn;
+    const F = this.F;
+    const diffusion = this.diffusion(steps);
+    const { sampler, clipDenoised, guidanceFormula, residualScale } = this.options;
+    fn = compileIfSupported(F, (x0: Tensor, t_SN: Tensor, noise_SNC: Tensor, temperature: Tensor, z: Tensor, ...rest: Tensor[]) => {
+      const scale = guided ? rest[0] : undefined;
+      const level = leveled ? rest[guided ? 1 : 0] : undefined;
+      const model: Denoiser = scale
+        ? (xx, tt) => this.net.forwardWithCfg(xx, tt, z, scale, guidanceFormula, level)
+        : (xx, tt) => this.net.forward(xx, tt, z, level);
+      const [, N, C] = noise_SNC.shape;
+      return F.tidy(() => {
+        let x = x0;
+        for (let s = 0; s < S; s++) {
+          const t_N = F.reshape(F.slice(t_SN, [s, 0], [1, N]), [N]); // [1, N] -> [N]
+          const noise_NC = F.reshape(F.slice(noise_SNC, [s, 0, 0], [1, N, C]), [N, C]); // [1, N, C] -> [N, C]
+          x = diffusion.reverseStep(model, x, t_N, noise_NC, temperature, clipDenoised, sampler);
+        }
+        return scaleOutput ? F.mul(x, residualScale) : x;
+      });
+    }, { weights: 'feed', name: 'diffusion_steps' });
+    this.compiledSteps.set(key, fn);
+    return fn;
   }
 
   sample(input: HeadInput, options: HeadSampleOptions): HeadSample {
@@ -222,6 +256,10 @@ export class DiffusionHead implements Head {
   }
 }
 
-function initialNoise(F: Engine, draws: DrawSource, shape: [number, number]): Tensor {
-  return F.tensor(draws.normal(shape, 'diffusion initial noise'), shape);
+/** Rows of `a` then rows of `b`, on the host. */
+function concatRows(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

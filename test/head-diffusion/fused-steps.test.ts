@@ -1,0 +1,63 @@
+/**
+ * The reverse loop runs several steps per compiled graph; with `onStep` each step is its
+ * own chunk. Both must give the same samples and consume the same draws, on the eager
+ * engine (bit for bit) and on the tracing one (to float tolerance, against eager).
+ */
+import { expect } from 'chai';
+import { Engine, HostTensor, OnnxEngine, Rng, SeededDraws, TfjsEngine } from '@tessera/core';
+import { DiffusionHead, diffusionHeadOptionsSchema, DiffusionHeadOptionsInput } from '@tessera/head-diffusion';
+
+const C = 4;
+const Z = 8;
+
+function randomHead(engine: Engine, extra: DiffusionHeadOptionsInput): DiffusionHead {
+  const head = new DiffusionHead(engine, diffusionHeadOptionsSchema.parse({ tokenDim: C, zChannels: Z, width: 16, depth: 1, batchMultiplier: 1, ...extra }));
+  const rng = new Rng(1);
+  const weights = new Map<string, HostTensor>();
+  for (const [key, p] of head.module.namedParameters()) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    weights.set(key, { dtype: 'float32', shape: [...p.shape], data: Float32Array.from({ length: n }, () => 0.2 * rng.normal()) });
+  }
+  head.module.loadStateDict(weights);
+  return head;
+}
+
+/** Samples 6 rows (3 guided pairs) with 13 steps: chunks of 10 + 3, or 13 single steps with `perStep`. */
+function sample(engine: Engine, head: DiffusionHead, perStep: boolean): { values: Float32Array; after: number } {
+  const z = engine.tensor(SeededDraws.fromSeed(2).normal([6, Z]), [6, Z]);
+  const draws = SeededDraws.fromSeed(9);
+  const x = head.sampleTokens(z, undefined, { temperature: 0.9, cfg: 2.5, guided: true, steps: '13', draws, ...(perStep ? { onStep: () => undefined } : {}) });
+  const values = Float32Array.from(engine.readSync(x) as Float32Array);
+  engine.dispose([x, z]);
+  return { values, after: draws.normal([1])[0] };
+}
+
+describe('head-diffusion fused reverse steps', () => {
+  let tfjs: Engine;
+  let onnx: OnnxEngine;
+  before(async () => {
+    tfjs = await TfjsEngine.create();
+    onnx = await OnnxEngine.create({ device: 'cpu', threads: 1 });
+  });
+
+  for (const mode of ['token', 'residual'] as const) {
+    it(`chunks of steps equal single steps (${mode} mode)`, () => {
+      const extra: DiffusionHeadOptionsInput = mode === 'residual' ? { mode: 'residual', numSamplingSteps: '13' } : { numSamplingSteps: '13' };
+      const eager = randomHead(tfjs, extra);
+      const live = tfjs.liveTensors();
+      const fused = sample(tfjs, eager, false);
+      const single = sample(tfjs, eager, true);
+      expect(tfjs.liveTensors()).to.equal(live);
+      expect(Array.from(fused.values)).to.deep.equal(Array.from(single.values));
+      expect(fused.after).to.equal(single.after); // the same draws were consumed
+      const traced = randomHead(onnx, extra);
+      const onnxFused = sample(onnx, traced, false);
+      const onnxSingle = sample(onnx, traced, true);
+      expect(onnxFused.after).to.equal(fused.after);
+      for (let i = 0; i < fused.values.length; i++) {
+        expect(onnxFused.values[i]).to.be.closeTo(fused.values[i], 1e-4 * (1 + Math.abs(fused.values[i])));
+        expect(onnxSingle.values[i]).to.be.closeTo(fused.values[i], 1e-4 * (1 + Math.abs(fused.values[i])));
+      }
+    });
+  }
+});
