@@ -4,11 +4,6 @@
  * 2x-stride msvq (8 code channels, 16 codes) or vae (4 latent channels), a one-block
  * adaln transformer of width 32.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { adalnBackbone, Engine, Generator, PluginHost, Rng, SeededDraws } from '@tessera/core';
-import { REPO } from '../paths';
 
 type Json = Record<string, unknown>;
 
@@ -52,18 +47,4 @@ export function tinyHart(): Json {
   };
 }
 
-/** Writes the config to a temporary JSON file and builds it; every module gets random weights from `seed`. */
-export function buildTiny(engine: Engine, config: Json, seed = 1): Generator {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-tiny-'));
-  const file = path.join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config));
-  const host = new PluginHost({ searchPaths: [REPO], builtins: [adalnBackbone] });
-  const generator = host.build(host.resolveFile(file), { engine, draws: SeededDraws.fromSeed(seed) });
-  const rng = new Rng(seed);
-  for (const m of [generator.tokenizer.module, generator.backbone.module, generator.head.module]) m.initialize(rng);
-  return generator;
-}
-
-export function disposeGenerator(g: Generator): void {
-  for (const m of [g.tokenizer.module, g.backbone.module, g.head.module]) m.dispose();
-}
+export { buildTiny, disposeGenerator } from '../core/sampler/tiny-generators';

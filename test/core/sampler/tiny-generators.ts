@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { Engine, Generator, maeBackbone, PluginHost, Rng, SeededDraws } from '@tessera/core';
+import { Engine, Generator, adalnBackbone, maeBackbone, PluginHost, Rng, SeededDraws } from '@tessera/core';
 import { REPO } from '../../paths';
 
 export function tinyConfig(direction: 'masked' | 'frequency', directionOptions: Record<string, unknown> = {}): Record<string, unknown> {
@@ -32,7 +32,7 @@ export function buildTiny(engine: Engine, config: Record<string, unknown>, seed 
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-tiny-'));
   const file = path.join(dir, 'config.json');
   writeFileSync(file, JSON.stringify(config));
-  const host = new PluginHost({ searchPaths: [REPO], builtins: [maeBackbone] });
+  const host = new PluginHost({ searchPaths: [REPO], builtins: [maeBackbone, adalnBackbone] });
   const generator = host.build(host.resolveFile(file), { engine, draws: SeededDraws.fromSeed(seed) });
   const rng = new Rng(seed);
   for (const m of [generator.tokenizer.module, generator.backbone.module, generator.head.module]) m.initialize(rng);
