@@ -13,7 +13,7 @@
  * `sampling.ts` (logits are read to the host there).
  */
 import {
-  compileIfSupported, CompiledFunction, Engine, Head, HeadInput, HeadObserver, HeadSample, HeadSampleOptions, HeadTarget, init, Initializer, LayerNorm, Module, Parameter,
+  compileIfSupported, CompiledFunction, Engine, Head, HeadInput, HeadObserver, HeadSample, HeadSampleOptions, HeadTarget, init, Initializer, LayerNorm, Linear, Module, Parameter,
   Tensor, TesseraError, DrawSource,
 } from '@tessera/core';
 import { crossEntropy, weightedMean } from './loss';
@@ -30,22 +30,6 @@ function varTruncNormal(width: number, gain: number): Initializer {
     for (let i = 0; i < w.length; i++) w[i] *= gain;
     return w;
   };
-}
-
-/** `x·Wᵀ + b` with VAR's head initialisation instead of torch's default. */
-class HeadLinear extends Module {
-  readonly weight: Parameter;
-  readonly bias: Parameter;
-
-  constructor(F: Engine, inFeatures: number, outFeatures: number, weightInit: Initializer) {
-    super(F);
-    this.weight = this.param('weight', [outFeatures, inFeatures], weightInit);
-    this.bias = this.param('bias', [outFeatures], init.zeros);
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.F.linear(x, this.weight.value, this.bias.value);
-  }
 }
 
 /** RMSNorm over the last axis with a learnt weight: `w ⊙ x·rsqrt(mean(x²) + eps)` (HART's llama norm). */
@@ -69,12 +53,12 @@ export class RMSNorm extends Module {
  * the SiLU, which has no parameters.
  */
 export class AdaLNBeforeHead extends Module {
-  readonly adaLin: HeadLinear;
+  readonly adaLin: Linear;
   readonly rms: RMSNorm | undefined;
 
   constructor(F: Engine, readonly width: number, readonly norm: 'layer' | 'rms', readonly eps: number) {
     super(F);
-    this.adaLin = this.child('ada_lin.1', new HeadLinear(F, width, 2 * width, varTruncNormal(width, 0.5)));
+    this.adaLin = this.child('ada_lin.1', new Linear(F, width, 2 * width, true, { weight: varTruncNormal(width, 0.5), bias: init.zeros }));
     this.rms = norm === 'rms' ? this.child('ln_wo_grad', new RMSNorm(F, width, eps)) : undefined;
   }
 
@@ -96,7 +80,7 @@ export class AdaLNBeforeHead extends Module {
 /** The head's parameters: `head_nm.*` (the norm before the projection) and `head.*` [V, C]. */
 export class CategoricalHeadModule extends Module {
   readonly headNorm: AdaLNBeforeHead | LayerNorm | RMSNorm;
-  readonly head: HeadLinear;
+  readonly head: Linear;
 
   constructor(F: Engine, readonly options: CategoricalHeadOptions, residual?: Module) {
     super(F);
@@ -104,7 +88,7 @@ export class CategoricalHeadModule extends Module {
     this.headNorm = this.child('head_nm', adaLN
       ? new AdaLNBeforeHead(F, width, norm, normEps)
       : norm === 'rms' ? new RMSNorm(F, width, normEps) : new LayerNorm(F, width, normEps, true));
-    this.head = this.child('head', new HeadLinear(F, width, vocab, varTruncNormal(width, 0.02)));
+    this.head = this.child('head', new Linear(F, width, vocab, true, { weight: varTruncNormal(width, 0.02), bias: init.zeros }));
     // HART keeps its residual diffusion head under `diffloss.*` beside `head.*`.
     if (residual) this.child('diffloss', residual);
   }

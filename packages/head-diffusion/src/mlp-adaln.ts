@@ -9,7 +9,7 @@
  * Timesteps arrive as host integers (original steps 0..T-1): their sinusoidal features are
  * formed with float32 rounding on the host, as torch forms them in float32 (mar.md §5.1).
  */
-import { Engine, Module, Parameter, Tensor, TesseraError, init } from '@tessera/core';
+import { Engine, Linear, Module, Parameter, Tensor, TesseraError, init } from '@tessera/core';
 import type { Initializer } from '@tessera/core';
 
 /**
@@ -31,19 +31,9 @@ export type GuidanceScale = number | Tensor;
 const isTensor = (x: unknown): x is Tensor => !!x && typeof (x as Tensor).dtype === 'string' && Array.isArray((x as Tensor).shape);
 const MAX_PERIOD = 10000;
 
-/** nn.Linear with the initialiser of the official `initialize_weights`. */
-class InitLinear extends Module {
-  readonly weight: Parameter;
-  readonly bias: Parameter;
-  constructor(F: Engine, inFeatures: number, outFeatures: number, weightInit: Initializer) {
-    super(F);
-    this.weight = this.param('weight', [outFeatures, inFeatures], weightInit);
-    this.bias = this.param('bias', [outFeatures], init.zeros);
-  }
-  forward(x: Tensor): Tensor {
-    return this.F.linear(x, this.weight.value, this.bias.value);
-  }
-}
+/** nn.Linear with the initialiser of the official `initialize_weights` (zero bias). */
+const initLinear = (F: Engine, inFeatures: number, outFeatures: number, weight: Initializer): Linear =>
+  new Linear(F, inFeatures, outFeatures, true, { weight, bias: init.zeros });
 
 /**
  * The 256-d sinusoidal features [cos(t·f_k) | sin(t·f_k)], f_k = exp(−ln(10⁴)·k/128), every
@@ -66,12 +56,12 @@ export function timestepFeatures(timesteps: ArrayLike<number>): Float32Array {
 }
 
 class TimestepEmbedder extends Module {
-  private readonly fc1: InitLinear;
-  private readonly fc2: InitLinear;
+  private readonly fc1: Linear;
+  private readonly fc2: Linear;
   constructor(F: Engine, width: number) {
     super(F);
-    this.fc1 = this.child('mlp.0', new InitLinear(F, FREQUENCY_EMBEDDING_SIZE, width, init.normal(0.02)));
-    this.fc2 = this.child('mlp.2', new InitLinear(F, width, width, init.normal(0.02)));
+    this.fc1 = this.child('mlp.0', initLinear(F, FREQUENCY_EMBEDDING_SIZE, width, init.normal(0.02)));
+    this.fc2 = this.child('mlp.2', initLinear(F, width, width, init.normal(0.02)));
   }
   forward(features_NF: Tensor): Tensor {
     return this.fc2.forward(this.F.silu(this.fc1.forward(features_NF)));
@@ -81,16 +71,16 @@ class TimestepEmbedder extends Module {
 class ResBlock extends Module {
   private readonly inLn_w: Parameter;
   private readonly inLn_b: Parameter;
-  private readonly fc1: InitLinear;
-  private readonly fc2: InitLinear;
-  private readonly adaLN: InitLinear;
+  private readonly fc1: Linear;
+  private readonly fc2: Linear;
+  private readonly adaLN: Linear;
   constructor(F: Engine, readonly width: number) {
     super(F);
     this.inLn_w = this.param('in_ln.weight', [width], init.ones);
     this.inLn_b = this.param('in_ln.bias', [width], init.zeros);
-    this.fc1 = this.child('mlp.0', new InitLinear(F, width, width, init.xavierUniform));
-    this.fc2 = this.child('mlp.2', new InitLinear(F, width, width, init.xavierUniform));
-    this.adaLN = this.child('adaLN_modulation.1', new InitLinear(F, width, 3 * width, init.zeros));
+    this.fc1 = this.child('mlp.0', initLinear(F, width, width, init.xavierUniform));
+    this.fc2 = this.child('mlp.2', initLinear(F, width, width, init.xavierUniform));
+    this.adaLN = this.child('adaLN_modulation.1', initLinear(F, width, 3 * width, init.zeros));
   }
   forward(h_NW: Tensor, y_NW: Tensor): Tensor {
     const F = this.F;
@@ -101,12 +91,12 @@ class ResBlock extends Module {
 }
 
 class FinalLayer extends Module {
-  private readonly linear: InitLinear;
-  private readonly adaLN: InitLinear;
+  private readonly linear: Linear;
+  private readonly adaLN: Linear;
   constructor(F: Engine, readonly width: number, outChannels: number) {
     super(F);
-    this.linear = this.child('linear', new InitLinear(F, width, outChannels, init.zeros));
-    this.adaLN = this.child('adaLN_modulation.1', new InitLinear(F, width, 2 * width, init.zeros));
+    this.linear = this.child('linear', initLinear(F, width, outChannels, init.zeros));
+    this.adaLN = this.child('adaLN_modulation.1', initLinear(F, width, 2 * width, init.zeros));
   }
   forward(h_NW: Tensor, y_NW: Tensor): Tensor {
     const F = this.F;
@@ -133,9 +123,9 @@ export interface MlpAdaLNConfig {
 export class SimpleMLPAdaLN extends Module {
   readonly outChannels: number;
   private readonly timeEmbed: TimestepEmbedder;
-  private readonly condEmbed: InitLinear;
-  private readonly levelEmbed: InitLinear | undefined;
-  private readonly inputProj: InitLinear;
+  private readonly condEmbed: Linear;
+  private readonly levelEmbed: Linear | undefined;
+  private readonly inputProj: Linear;
   private readonly resBlocks: ResBlock[];
   private readonly finalLayer: FinalLayer;
   private featureTable: Float32Array | undefined;
@@ -145,9 +135,9 @@ export class SimpleMLPAdaLN extends Module {
     const { tokenChannels: C, zChannels, width: W, depth } = config;
     this.outChannels = config.learnSigma ? 2 * C : C;
     this.timeEmbed = this.child('time_embed', new TimestepEmbedder(F, W));
-    this.condEmbed = this.child('cond_embed', new InitLinear(F, zChannels, W, init.xavierUniform));
-    this.levelEmbed = config.levelConditioning ? this.child('index_cond_embed', new InitLinear(F, 1, W, init.xavierUniform)) : undefined;
-    this.inputProj = this.child('input_proj', new InitLinear(F, C, W, init.xavierUniform));
+    this.condEmbed = this.child('cond_embed', initLinear(F, zChannels, W, init.xavierUniform));
+    this.levelEmbed = config.levelConditioning ? this.child('index_cond_embed', initLinear(F, 1, W, init.xavierUniform)) : undefined;
+    this.inputProj = this.child('input_proj', initLinear(F, C, W, init.xavierUniform));
     this.resBlocks = this.list('res_blocks', Array.from({ length: depth }, () => new ResBlock(F, W)));
     this.finalLayer = this.child('final_layer', new FinalLayer(F, W, this.outChannels));
   }

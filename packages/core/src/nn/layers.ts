@@ -1,17 +1,23 @@
 /** The basic layers of torch.nn, with its parameter names and default initialisation. */
 import type { Engine } from '../engine/engine';
 import type { Conv2dOptions, Tensor } from '../engine/ops';
-import { Module, Parameter } from './module';
+import { Initializer, Module, Parameter } from './module';
 import { normal, ones, torchDefaultBias, torchDefaultWeight, zeros } from './init';
+
+/** Initialisers replacing torch's defaults, as the official models' `init_weights` do. */
+export interface LinearInit {
+  weight?: Initializer;
+  bias?: Initializer;
+}
 
 export class Linear extends Module {
   readonly weight: Parameter;
   readonly bias: Parameter | undefined;
 
-  constructor(F: Engine, readonly inFeatures: number, readonly outFeatures: number, bias = true) {
+  constructor(F: Engine, readonly inFeatures: number, readonly outFeatures: number, bias = true, initializers: LinearInit = {}) {
     super(F);
-    this.weight = this.param('weight', [outFeatures, inFeatures], torchDefaultWeight);
-    this.bias = bias ? this.param('bias', [outFeatures], torchDefaultBias(inFeatures)) : undefined;
+    this.weight = this.param('weight', [outFeatures, inFeatures], initializers.weight ?? torchDefaultWeight);
+    this.bias = bias ? this.param('bias', [outFeatures], initializers.bias ?? torchDefaultBias(inFeatures)) : undefined;
   }
 
   forward(x: Tensor): Tensor {

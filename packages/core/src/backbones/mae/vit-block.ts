@@ -12,23 +12,14 @@
 import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
 import { Module, Parameter } from '../../nn/module';
-import { LayerNorm } from '../../nn/layers';
+import { LayerNorm, Linear } from '../../nn/layers';
 import { xavierUniform, zeros } from '../../nn/init';
 import type { DrawSource } from '../../rng/draws';
 
 /** nn.Linear with the JAX-ViT init MAR applies to every Linear (xavier-uniform weight, zero bias). */
-export class XavierLinear extends Module {
-  readonly weight: Parameter;
-  readonly bias: Parameter;
-
-  constructor(F: Engine, readonly inFeatures: number, readonly outFeatures: number) {
-    super(F);
-    this.weight = this.param('weight', [outFeatures, inFeatures], xavierUniform);
-    this.bias = this.param('bias', [outFeatures], zeros);
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.F.linear(x, this.weight.value, this.bias.value);
+export class XavierLinear extends Linear {
+  constructor(F: Engine, inFeatures: number, outFeatures: number) {
+    super(F, inFeatures, outFeatures, true, { weight: xavierUniform, bias: zeros });
   }
 }
 
