@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Engine, HostTensor, ReplayDraws, Rng, TfjsEngine, toFloat32 } from '@tessera/core';
+import { Engine, HostTensor, Parameter, ReplayDraws, Rng, TfjsEngine, toFloat32 } from '@tessera/core';
 import { CategoricalHead, categoricalHeadOptions, CategoricalHeadOptions } from '@tessera/head-categorical';
 import { casesOfKind, firstOutOfTolerance } from './fixtures';
 import { expectCode } from '../helpers';
@@ -54,7 +54,7 @@ describe('head-categorical head', () => {
     const hw = F.readSync(head.module.head.weight.value);
     expect(Math.max(...[...hw].map(Math.abs))).to.be.at.most(2 * 0.02 + 1e-7);
     expect(Math.max(...[...hw].map(Math.abs))).to.be.greaterThan(0);
-    expect([...F.readSync(head.module.head.bias.value)].every((v) => v === 0)).to.equal(true);
+    expect([...F.readSync((head.module.head.bias as Parameter).value)].every((v) => v === 0)).to.equal(true);
     const aw = F.readSync(head.module.namedParameters()[0][1].value);
     expect(Math.max(...[...aw].map(Math.abs))).to.be.at.most(2 * 0.5 + 1e-7);
     head.module.dispose();
