@@ -117,9 +117,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--seed <n>', 'seed of the sampling draws (and of random weights)', '0');
 
   samplingOptions(weightOptions(program.command('sample')
-    .description('sample class-conditional images into a labelled PNG grid; --dry-run prints parameter counts per module')
+    .description('sample class-conditional (or, with --context, text-conditioned HART) images into a labelled PNG grid; --dry-run prints parameter counts per module')
     .requiredOption('--config <file>', 'generator config (e.g. configs/var-d16.json) or a training run folder (tessera train --out)')))
-    .option('--n <n>', 'number of images (default: the number of --class values, else 16)')
+    .option('--context <file>', 'text-conditioned HART: safetensors with `context` [N, T, D] (precomputed text-encoder features, one row per image) and optional `context_mask`, `context_position_ids` [N, T]; scripts/hart-context.py writes one from prompts')
+    .option('--n <n>', 'number of images (default: the number of --class values or --context rows, else 16)')
     .option('--batch <b>', 'images per batch (default all)')
     .option('--out <file>', 'PNG grid; the resolved config goes beside it (grid.config.json)', 'grid.png')
     .option('--dry-run', 'build every module with lazy random weights and print parameter counts (nothing allocated)')

@@ -47,5 +47,6 @@ export * from './engine/pyramid';
 export * from './backbones/mae/index';
 export * from './backbones/adaln/index';
 export * from './sampler/sampler';
+export * from './sampler/context';
 export * from './generator/weights';
 export * from './export/index';

@@ -169,6 +169,7 @@ export class FrequencyDirection implements Direction<FrequencyState> {
         labels: guided ? F.concat([ctx.labels, ctx.nullLabels], 0) : ctx.labels,
         visible: visible_BL && guided ? F.concat([visible_BL, visible_BL], 0) : visible_BL,
         attention: { kind: 'bidirectional' },
+        context: ctx.context,
       });
       return F.reshape(hidden, [R * g.L, hidden.shape[2]]); // rows batch-major, conditional half first
     });

@@ -120,7 +120,7 @@ export class MaskedDirection implements Direction<MaskedState> {
       const inputs = guided ? F.concat([x_BLC, x_BLC], 0) : x_BLC;
       const visible = guided ? F.concat([visible_BL, visible_BL], 0) : visible_BL;
       const labels = guided ? F.concat([ctx.labels, ctx.nullLabels], 0) : ctx.labels;
-      const { hidden } = ctx.backbone.forward({ inputs, labels, visible, attention: { kind: 'bidirectional' } });
+      const { hidden } = ctx.backbone.forward({ inputs, labels, visible, attention: { kind: 'bidirectional' }, context: ctx.context });
       const [R, , D] = hidden.shape;
       const rows = guided ? Int32Array.from([...positions, ...positions.map((p) => p + B * L)]) : positions;
       return F.gather(F.reshape(hidden, [R * L, D]), F.tensor(rows, [rows.length], 'int32'), 0); // [n or 2n, D]

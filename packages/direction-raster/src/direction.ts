@@ -115,7 +115,7 @@ export class RasterDirection implements Direction<RasterState> {
       const B = state.guided ? R / 2 : R;
       const next = state.next_B1C;
       const inputs = next ? (state.guided ? F.concat([next, next], 0) : next) : F.zeros([R, 0, this.width(ctx.tokenizer)]);
-      const r = step.call(ctx.backbone, { inputs, labels: state.labels_R, attention: { kind: 'causal' }, levels: F.zeros([N], 'int32') }, state.cache);
+      const r = step.call(ctx.backbone, { inputs, labels: state.labels_R, attention: { kind: 'causal' }, levels: F.zeros([N], 'int32'), context: ctx.context }, state.cache);
       cache = r.cache;
       const [, n, D] = r.output.hidden.shape;
       const z_RD = F.reshape(F.slice(r.output.hidden, [0, n - 1, 0], [R, 1, D]), [R, D]);

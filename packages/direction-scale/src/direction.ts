@@ -182,7 +182,7 @@ export class ScaleDirection implements Direction<ScaleState> {
       const Cin = state.fHat_BChw.shape[1];
       const inputs = state.next_BlC ? state.nextRows_RlC ?? (state.guided ? F.concat([state.next_BlC, state.next_BlC], 0) : state.next_BlC) : F.zeros([R, 0, Cin]);
       const blockSizes = pns.map((pn) => pn * pn);
-      const r = backbone.step({ inputs, labels: state.labels_R, attention: { kind: 'block-causal', blockSizes } }, state.cache);
+      const r = backbone.step({ inputs, labels: state.labels_R, attention: { kind: 'block-causal', blockSizes }, context: ctx.context }, state.cache);
       cache = r.cache;
       const hidden = r.output.hidden;
       const [, n, D] = hidden.shape;

@@ -12,7 +12,7 @@
  * cfg 1.5 is `--cfg 2.5` here).
  */
 import * as path from 'node:path';
-import { parseSettings, Rng, Sampler, saveImageGrid, TesseraError, writeFileAtomic } from '@tessera/core';
+import { parseSettings, readContextFile, Rng, Sampler, saveImageGrid, TesseraError, writeFileAtomic } from '@tessera/core';
 import type { Engine, PluginHost, SamplerSettingsInput } from '@tessera/core';
 import { resolvedConfigRecord } from './config';
 import {
@@ -28,6 +28,7 @@ export interface SampleFlags {
   tokenizerKey?: string;
   randomWeights?: boolean;
   class?: string[];
+  context?: string;
   n?: string;
   cfg?: string;
   cfgSchedule?: string;
@@ -82,9 +83,19 @@ export function formatCounts(name: string, plugins: Record<'tokenizer' | 'backbo
     ...rows.map(([slot, what, n]) => `  ${slot.padEnd(12)}${what.padEnd(19)}${group(n).padStart(w)}`)].join('\n');
 }
 
-/** Labels of the run: the classes given (cycled to `n`), else `n` classes drawn from the seed. */
-function runLabels(flags: SampleFlags, classes: number, seed: number): (number | null)[] {
+/**
+ * Labels of the run: the classes given (cycled to `n`), else `n` classes drawn from the
+ * seed. With a context file, one conditional image per context row (label 0: the label
+ * only says conditional; `--class null` makes every image unconditional).
+ */
+function runLabels(flags: SampleFlags, classes: number, seed: number, contextRows?: number): (number | null)[] {
   const given = parseClassList(flags.class);
+  if (contextRows !== undefined) {
+    if (given && given.some((c) => c !== null)) throw new TesseraError('USAGE', '--class takes no class with --context (the context conditions the images); only `--class null` for unconditional images', { data: { flag: '--class' } });
+    const n = positiveInt('--n', flags.n, contextRows);
+    if (n !== contextRows) throw new TesseraError('USAGE', `--n ${n} differs from the ${contextRows} rows of --context ${flags.context}; one image per context row`, { data: { flag: '--n' } });
+    return Array.from({ length: n }, () => (given ? null : 0));
+  }
   const n = positiveInt('--n', flags.n, given?.length ?? 16);
   if (given) return Array.from({ length: n }, (_, i) => given[i % given.length]);
   const rng = new Rng(seed).fork(1);
@@ -111,7 +122,9 @@ export async function sampleCommand(host: PluginHost, given: SampleFlags, write:
   try {
     const settings = parseSettings({ ...resolved.config.sampling, ...samplingOverrides(flags) });
     const sampler = new Sampler(generator);
-    const labels = runLabels(flags, sampler.nullClass, seed);
+    const context = flags.context !== undefined ? readContextFile(flags.context) : undefined;
+    const labels = runLabels(flags, sampler.nullClass, seed, context?.shape[0]);
+    sampler.checkContext(labels.length, context);
     const batchSize = positiveInt('--batch', flags.batch, labels.length);
     // Bad input is refused before any weights are read.
     const bad = labels.find((l) => l !== null && l >= sampler.nullClass);
@@ -122,7 +135,7 @@ export async function sampleCommand(host: PluginHost, given: SampleFlags, write:
     let images;
     try {
       images = sampler.sample({
-        labels, settings, batchSize, seed,
+        labels, settings, batchSize, seed, context,
         onStep: ({ batch, batches, step, steps }) => progress.update(batch * steps + step.index + 1, batches * steps, `batch ${batch + 1}/${batches} ${step.label}`),
       });
     } finally {
@@ -135,12 +148,13 @@ export async function sampleCommand(host: PluginHost, given: SampleFlags, write:
     disposeTokens(F, images.tokens);
     const plane = 3 * H * W;
     const cells = Array.from({ length: B }, (_, i) => Float32Array.from(data.subarray(i * plane, (i + 1) * plane)));
-    await saveImageGrid(flags.out, cells, W, H, { labels: labels.map((l) => (l === null ? 'null' : String(l))) });
+    const tileLabel = (l: number | null, i: number): string => (l === null ? 'null' : context ? `context ${i}` : String(l));
+    await saveImageGrid(flags.out, cells, W, H, { labels: labels.map(tileLabel) });
     const record = {
       ...(resolvedConfigRecord(resolved) as Record<string, unknown>),
       sampling: settings,
       run: {
-        command: 'sample', seed, labels, batchSize, engine: flags.engine,
+        command: 'sample', seed, labels, batchSize, engine: flags.engine, context: flags.context ?? null,
         weights: flags.weights ?? null, tokenizerWeights: flags.tokenizerWeights ?? null, randomWeights: !!flags.randomWeights,
       },
     };

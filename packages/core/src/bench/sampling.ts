@@ -13,6 +13,8 @@ import type { Engine } from '../engine/engine';
 import type { Generator } from '../contracts/generator';
 import { tokenTensors } from '../contracts/token-space';
 import { Sampler, type SamplerSettingsInput } from '../sampler/sampler';
+import { hostContext, type HostContext } from '../sampler/context';
+import { Rng } from '../rng/rng';
 
 export type Phase = 'transformer' | 'head' | 'decoder';
 export const PHASES: readonly Phase[] = ['transformer', 'head', 'decoder'];
@@ -80,11 +82,28 @@ function instrument(obj: object | undefined, name: string, F: Engine, acc: { ms:
   };
 }
 
+/**
+ * For text-conditioned backbones (HART): random context features (normal, fixed seed)
+ * with the first quarter of the tokens real and the rest padding, as a prompt of about
+ * 75 tokens padded to 300; speed does not depend on the values.
+ */
+function benchContext(generator: Generator, batch: number): HostContext | undefined {
+  const spec = generator.backbone.context;
+  if (!spec) return undefined;
+  const { tokens: T, dim: D } = spec;
+  const rng = new Rng(7);
+  const features = Float32Array.from({ length: batch * T * D }, () => rng.normal());
+  const real = Math.max(1, Math.floor(T / 4));
+  const mask = new Uint8Array(batch * T).map((_, i) => (i % T < real ? 1 : 0));
+  return hostContext({ dtype: 'float32', shape: [batch, T, D], data: features }, { dtype: 'bool', shape: [batch, T], data: mask }, undefined, 'bench context');
+}
+
 /** Samples `batch` images `repeats` times (after a warm-up) and reports the best run. */
 export function timeSampling(generator: Generator, options: TimeSamplingOptions): SamplingRun {
   const F = generator.engine;
   const sampler = new Sampler(generator);
   const labels = Array.from({ length: options.batch }, (_, i) => (i * 37) % 1000 % Math.max(1, sampler.nullClass));
+  const context = benchContext(generator, options.batch);
   const steps = generator.direction.schedule(generator.tokenizer).length;
   const once = (seed: number): { seconds: number; phases: Record<Phase, { ms: number; flops: number }> } => {
     const acc = Object.fromEntries(PHASES.map((p) => [p, { ms: 0, flops: 0, depth: 0 }])) as Record<Phase, { ms: number; flops: number; depth: number }>;
@@ -98,7 +117,7 @@ export function timeSampling(generator: Generator, options: TimeSamplingOptions)
     ];
     const t0 = process.hrtime.bigint();
     try {
-      const { images, tokens } = sampler.sample({ labels, settings: options.settings, seed });
+      const { images, tokens } = sampler.sample({ labels, settings: options.settings, seed, context });
       F.readSync(images);
       F.dispose(images);
       F.dispose(tokenTensors(tokens));

@@ -13,6 +13,30 @@ export type AttentionPattern =
   | { kind: 'block-causal'; blockSizes: number[] }
   | { kind: 'bidirectional' };
 
+/**
+ * Conditioning by a sequence of precomputed features (HART: the T hidden states of its
+ * text encoder, spec/hart.md §2.3) instead of, or beside, a class label. Rows match
+ * `BackboneInput.labels` one to one, or the labels' rows are whole repeats of them (the
+ * guided rows a direction stacks); a row whose label is the null class is given the
+ * null context (zero features, mask [1, 0, …, 0], position ids 0), as the official CFG batch.
+ */
+export interface ContextInput {
+  /** Features [Bc, T, D]. */
+  features: Tensor;
+  /** 1 for real tokens, 0 for padding, [Bc, T]; absent = all real. */
+  mask?: Tensor;
+  /** Position id of each token, int32 [Bc, T]; absent = cumsum(mask) − 1. */
+  positions?: Tensor;
+}
+
+/** What a context-conditioned backbone takes: T tokens of D features each. */
+export interface ContextSpec {
+  tokens: number;
+  dim: number;
+  /** Whether every sample needs a context (text-conditioned models), or it is optional. */
+  required: boolean;
+}
+
 export interface BackboneInput {
   /** Per-token input features [B, L, Cin], embedded by the backbone's input projection. */
   inputs: Tensor;
@@ -29,6 +53,8 @@ export interface BackboneInput {
    * unmasked positions of the last scale only); absent = 0..L−1 in order.
    */
   positions?: Tensor;
+  /** Text (or other sequence) conditioning; only for backbones that declare `context`. */
+  context?: ContextInput;
   /** Present in training only: the draws for the backbone's own training randomness (MAE: class-label drop, dropout). */
   training?: { draws: DrawSource };
 }
@@ -49,6 +75,8 @@ export interface KvCache {
 export interface Backbone {
   readonly id: string;
   readonly module: Module;
+  /** Present when the backbone is conditioned on a context sequence (`BackboneInput.context`). */
+  readonly context?: ContextSpec;
   /** Teacher-forced (training) forward over a whole sequence. */
   forward(input: BackboneInput): BackboneOutput;
   /** Sampling with a KV cache: feeds the next positions and returns their outputs. */

@@ -18,7 +18,7 @@
  */
 import type { Tensor } from '../engine/ops';
 import type { DrawSource } from '../rng/draws';
-import type { AttentionPattern, Backbone } from './backbone';
+import type { AttentionPattern, Backbone, ContextInput } from './backbone';
 import type { Head, HeadTarget } from './head';
 import type { Tokenizer } from './tokenizer';
 import type { Tokens } from './token-space';
@@ -79,6 +79,12 @@ export interface SamplingContext {
   readonly labels: Tensor;
   /** The null class, int32 [B]: the rows a direction stacks after `labels` for guidance. */
   readonly nullLabels: Tensor;
+  /**
+   * The images' context sequences (B rows) for context-conditioned backbones; directions
+   * pass it with every backbone call unchanged (the backbone derives the guided rows'
+   * null context from the null labels).
+   */
+  readonly context?: ContextInput;
 }
 
 export interface SamplingState {

@@ -19,6 +19,7 @@ import type { DirectionStep, SamplerSettings, SamplingContext } from '../contrac
 import type { Generator } from '../contracts/generator';
 import { type Tokens, tokenTensors } from '../contracts/token-space';
 import { DrawSource, SeededDraws } from '../rng/draws';
+import { checkContext, contextTensors, type HostContext } from './context';
 
 export const samplerSettingsSchema = z.object({
   cfg: z.number().positive().default(1),
@@ -56,6 +57,12 @@ export interface SampleRequest {
   seeds?: number[];
   /** A caller's draw source for the whole run (replay); overrides `seed` and `seeds`. */
   draws?: DrawSource;
+  /**
+   * Context rows, one per image, for context-conditioned backbones (HART text
+   * conditioning; `readContextFile`). Their images' `labels` say only conditional
+   * (any class) or unconditional (`null`: the null context).
+   */
+  context?: HostContext;
   /** Clamp the decoded images to [−1, 1] (default true). */
   clamp?: boolean;
   onStep?(progress: SampleProgress): void;
@@ -113,6 +120,7 @@ export class Sampler {
         throw new TesseraError('USAGE', `class label ${label} is outside 0..${this.nullClass - 1}; use null for an unconditional image`, { subject: 'sampler', data: { label } });
       }
     }
+    this.checkContext(count, request.context);
     const runDraws = request.draws ?? (request.seeds ? undefined : SeededDraws.fromSeed(request.seed ?? 0));
     const batches = Math.ceil(count / batchSize);
     const images: Tensor[] = [];
@@ -121,7 +129,8 @@ export class Sampler {
       for (let b = 0; b < batches; b++) {
         const labels = request.labels.slice(b * batchSize, (b + 1) * batchSize);
         const draws = runDraws ?? SeededDraws.fromSeed(batchSeed((request.seeds as number[]).slice(b * batchSize, (b + 1) * batchSize)));
-        const out = this.sampleBatch(labels, settings, draws, (step, steps) => request.onStep?.({ batch: b, batches, step, steps }));
+        const rows = request.context ? { context: request.context, from: b * batchSize, to: b * batchSize + labels.length } : undefined;
+        const out = this.sampleBatch(labels, settings, draws, (step, steps) => request.onStep?.({ batch: b, batches, step, steps }), rows);
         tokens.push(out.tokens);
         images.push(out.images);
       }
@@ -138,15 +147,32 @@ export class Sampler {
     }
   }
 
-  /** Runs the direction's loop for one batch and decodes; returns tokens and raw images. */
-  sampleTokens(labels: (number | null)[], settings: SamplerSettings, draws: DrawSource, onStep?: (step: DirectionStep, steps: number) => void): Tokens {
+  /**
+   * Refuses a context the backbone does not take, a missing one it needs, and rows that
+   * do not fit it (one per image, its token count and width).
+   */
+  checkContext(images: number, context: HostContext | undefined): void {
+    const spec = this.generator.backbone.context;
+    if (context && !spec) {
+      throw new TesseraError('USAGE', `\`${this.generator.backbone.id}\` is not conditioned on a context sequence; sample it with class labels, without a context`, { subject: 'sampler' });
+    }
+    if (spec?.required && !context) {
+      throw new TesseraError('USAGE', `\`${this.generator.backbone.id}\` is text-conditioned: give one context row per image (${spec.tokens} features of width ${spec.dim}; \`tessera sample --context <file.safetensors>\`)`, { subject: 'sampler' });
+    }
+    if (context && spec) checkContext(context, spec, images, this.generator.backbone.id);
+  }
+
+  /** Runs the direction's loop for one batch (with its rows of a context); returns the tokens. */
+  sampleTokens(labels: (number | null)[], settings: SamplerSettings, draws: DrawSource, onStep?: (step: DirectionStep, steps: number) => void, rows?: ContextRows): Tokens {
     const F = this.F;
     const { tokenizer, backbone, head, direction } = this.generator;
     const B = labels.length;
+    const context = rows ? contextTensors(F, rows.context, rows.from, rows.to) : undefined;
     const ctx: SamplingContext = {
       tokenizer, backbone, head, draws, settings,
       labels: F.tensor(Int32Array.from(labels, (l) => l ?? this.nullClass), [B], 'int32'),
       nullLabels: F.full([B], this.nullClass, 'int32'),
+      ...(context ? { context } : {}),
     };
     const schedule = direction.schedule(tokenizer);
     let state = direction.init(ctx);
@@ -159,12 +185,12 @@ export class Sampler {
       return direction.finalTokens(state, ctx);
     } finally {
       direction.dispose(state);
-      F.dispose([ctx.labels, ctx.nullLabels]);
+      F.dispose([ctx.labels, ctx.nullLabels, ...(context ? [context.features, context.mask, context.positions] : [])]);
     }
   }
 
-  private sampleBatch(labels: (number | null)[], settings: SamplerSettings, draws: DrawSource, onStep: (step: DirectionStep, steps: number) => void): SampleResult {
-    const tokens = this.sampleTokens(labels, settings, draws, onStep);
+  private sampleBatch(labels: (number | null)[], settings: SamplerSettings, draws: DrawSource, onStep: (step: DirectionStep, steps: number) => void, rows?: ContextRows): SampleResult {
+    const tokens = this.sampleTokens(labels, settings, draws, onStep, rows);
     try {
       return { tokens, images: this.generator.tokenizer.decode(tokens) };
     } catch (e) {
@@ -172,6 +198,13 @@ export class Sampler {
       throw e;
     }
   }
+}
+
+/** Rows [from, to) of a run's context: the batch's share. */
+export interface ContextRows {
+  context: HostContext;
+  from: number;
+  to: number;
 }
 
 /** Settings with defaults filled; bad values are a `CONFIG_INVALID` naming the field. */

@@ -4,16 +4,18 @@
  * `step` (VAR `autoregressive_infer_cfg`, spec/var.md §7.1–7.2; HART §6 step 3a).
  *
  * `inputs` are the token inputs *after* the start: VAR prepends its `first_l` start
- * tokens (class embedding + `pos_start`), HART its context token(s). In Tessera HART is
- * class-conditioned: one context token `class_emb[label]` at position 0 (the released
- * text-conditioned form, `context_embed` of T text features, is what the parity handler
- * drives through `HartTransformer` directly). `hidden` covers the start positions too,
- * so `hidden[:, i]` predicts the token at input position i, and `cond` is the condition
- * of an AdaLN-before-head.
+ * tokens (class embedding + `pos_start`), HART its context tokens. HART is conditioned
+ * either by class (`conditioning: 'class'`, Tessera's form: one context token
+ * `class_emb[label]`) or, as the released text-to-image model, by T precomputed text
+ * features per sample (`conditioning: 'context'`, `BackboneInput.context` through
+ * `context_embed`; rows labelled with the null class get the official null context,
+ * spec/hart.md §6 step 1). `hidden` covers the start positions too, so `hidden[:, i]`
+ * predicts the token at input position i, and `cond` is the condition of an
+ * AdaLN-before-head.
  */
 import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
-import type { Backbone, BackboneInput, BackboneOutput, KvCache } from '../../contracts/backbone';
+import type { AttentionPattern, Backbone, BackboneInput, BackboneOutput, ContextInput, ContextSpec, KvCache } from '../../contracts/backbone';
 import { TesseraError } from '../../errors';
 import { compileIfSupported, type CompiledFunction } from '../../engine/onnx/trace';
 import type { DrawSource } from '../../rng/draws';
@@ -51,12 +53,15 @@ function validate(o: AdalnOptions): void {
     if ((o.embedDim / o.numHeads) % 4 !== 0) fail('numHeads', 'HART\'s 2-D RoPE needs a head width (embedDim / numHeads) divisible by 4', o.numHeads);
     if (o.patchNums[0] !== 1) fail('patchNums', 'HART predicts scale 0 from its one context token, so the first scale must be 1×1', o.patchNums);
     if (o.sharedAdaLN) fail('sharedAdaLN', 'HART has no shared AdaLN; use variant `var`', o.sharedAdaLN);
+  } else if (o.conditioning !== 'class') {
+    fail('conditioning', 'context (text) conditioning is HART\'s; use variant `hart`', o.conditioning);
   }
 }
 
 export class AdalnBackbone implements Backbone {
   readonly id = SUBJECT;
   readonly module: VarTransformer | HartTransformer;
+  readonly context?: ContextSpec;
   private readonly compiledSteps = new Map<string, CompiledFunction<{ hidden: Tensor; cond: Tensor; kv: Tensor[] }>>();
 
   constructor(private readonly F: Engine, readonly options: AdalnOptions) {
@@ -75,11 +80,16 @@ export class AdalnBackbone implements Backbone {
       ? new VarTransformer(F, { ...common, sharedAdaLN: options.sharedAdaLN, classes: options.classes })
       : new HartTransformer(F, {
         ...common,
-        contextTokens: 1,
-        conditioning: { kind: 'class', classes: options.classes },
+        contextTokens: options.conditioning === 'context' ? options.contextTokens : 1,
+        conditioning: options.conditioning === 'context'
+          ? { kind: 'context', contextDim: options.contextDim, contextNorm: options.contextNorm }
+          : { kind: 'class', classes: options.classes },
         pooling: options.contextPooling,
         timestepLevelEmbed: options.timestepLevelEmbed,
       });
+    if (options.variant === 'hart' && options.conditioning === 'context') {
+      this.context = { tokens: options.contextTokens, dim: options.contextDim, required: true };
+    }
   }
 
   /** Sequence length of a full teacher-forced pass (start tokens included). */
@@ -137,24 +147,61 @@ export class AdalnBackbone implements Backbone {
     if (input.training) return this.run(input, start, past);
     const hasInputs = !!input.inputs && input.inputs.shape[1] > 0;
     const hasLevels = !!input.levels;
-    const key = JSON.stringify([input.attention, hasInputs, hasLevels, past ? past.length : 0, start]);
+    const filled: Tensor[] = [];
+    const context = input.context ? this.completeContext(input.context, filled) : undefined;
+    const key = JSON.stringify([input.attention, hasInputs, hasLevels, !!context, past ? past.length : 0, start]);
     let step = this.compiledSteps.get(key);
     if (!step) {
       const attention = input.attention;
       step = compileIfSupported(this.F, (labels: Tensor, ...rest: Tensor[]) => {
         const inputs = hasInputs ? rest.shift() : undefined;
         const levels = hasLevels ? rest.shift() : undefined;
+        const ctx = context ? { features: rest.shift() as Tensor, mask: rest.shift() as Tensor, positions: rest.shift() as Tensor } : undefined;
         const pastKv: BlockKv | undefined = rest.length ? Array.from({ length: rest.length / 2 }, (_, i) => ({ k_BHLd: rest[2 * i], v_BHLd: rest[2 * i + 1] })) : undefined;
-        const { output, kv } = this.run({ inputs: inputs as Tensor, labels, levels, attention }, start, pastKv);
+        const { output, kv } = this.run({ inputs: inputs as Tensor, labels, levels, attention, context: ctx }, start, pastKv);
         return { hidden: output.hidden, cond: output.cond as Tensor, kv: kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]) };
       }, { weights: 'feed', name: 'adaln_step' });
       this.compiledSteps.set(key, step);
     }
-    const args = [input.labels, ...(hasInputs ? [input.inputs as Tensor] : []), ...(hasLevels ? [input.levels as Tensor] : []), ...(past ?? []).flatMap((b) => [b.k_BHLd, b.v_BHLd])];
-    const out = step(...args);
-    const kv: BlockKv = [];
-    for (let i = 0; i < out.kv.length; i += 2) kv.push({ k_BHLd: out.kv[i], v_BHLd: out.kv[i + 1] });
-    return { output: { hidden: out.hidden, cond: out.cond }, kv, length: start + this.newPositions(input, start) };
+    const args = [
+      input.labels,
+      ...(hasInputs ? [input.inputs as Tensor] : []),
+      ...(hasLevels ? [input.levels as Tensor] : []),
+      ...(context ? [context.features, context.mask, context.positions] : []),
+      ...(past ?? []).flatMap((b) => [b.k_BHLd, b.v_BHLd]),
+    ];
+    try {
+      const out = step(...args);
+      const kv: BlockKv = [];
+      for (let i = 0; i < out.kv.length; i += 2) kv.push({ k_BHLd: out.kv[i], v_BHLd: out.kv[i + 1] });
+      return { output: { hidden: out.hidden, cond: out.cond }, kv, length: start + this.newPositions(input, start) };
+    } finally {
+      this.F.dispose(filled);
+    }
+  }
+
+  /**
+   * A context with its defaults filled (mask all real, position ids cumsum(mask) − 1) and
+   * checked against `contextTokens` and `contextDim`. The defaults filled are new tensors,
+   * also pushed on `filled` for the caller to dispose.
+   */
+  private completeContext(ctx: ContextInput, filled: Tensor[] = []): Required<ContextInput> {
+    const F = this.F;
+    const spec = this.context;
+    if (!spec) throw new TesseraError('PLUGIN_INCOMPATIBLE', '`backbone/adaln` is class-conditioned here; a context input needs variant `hart` with `conditioning: "context"`', { subject: SUBJECT });
+    const [Bc, T, D] = ctx.features.shape;
+    if (ctx.features.shape.length !== 3 || T !== spec.tokens || D !== spec.dim) {
+      throw new TesseraError('SHAPE_MISMATCH', `context features have shape [${ctx.features.shape.join(', ')}]; this backbone takes [B, ${spec.tokens}, ${spec.dim}] (contextTokens, contextDim)`, { subject: SUBJECT, data: { shape: ctx.features.shape } });
+    }
+    for (const [name, t] of [['mask', ctx.mask], ['positions', ctx.positions]] as const) {
+      if (t && (t.shape.length !== 2 || t.shape[0] !== Bc || t.shape[1] !== T)) {
+        throw new TesseraError('SHAPE_MISMATCH', `context ${name} has shape [${t.shape.join(', ')}]; expected [${Bc}, ${T}] like the features`, { subject: SUBJECT, data: { shape: t.shape } });
+      }
+    }
+    const mask = ctx.mask ?? F.ones([Bc, T]);
+    const positions = ctx.positions ?? F.tidy(() => F.sub(F.cumsum(F.cast(F.greater(mask, 0), 'int32'), 1), 1));
+    filled.push(...(ctx.mask ? [] : [mask]), ...(ctx.positions ? [] : [positions]));
+    return { features: ctx.features, mask, positions };
   }
 
   /** Positions a call adds: the start tokens on the first call, then the inputs. */
@@ -169,8 +216,8 @@ export class AdalnBackbone implements Backbone {
     const n = this.newPositions(input, start);
     checkLength(SUBJECT, start + n, this.sequenceLength);
     return F.tidy(() => {
-      const mask = attentionMask(F, input.attention, start, n);
       if (m instanceof VarTransformer) {
+        const mask = attentionMask(F, input.attention, start, n);
         if (input.positions) {
           throw new TesseraError('PLUGIN_INCOMPATIBLE', '`backbone/adaln` with variant `var` takes whole scales; input `positions` (a masked last scale, HART training) needs variant `hart`', { subject: SUBJECT });
         }
@@ -179,7 +226,7 @@ export class AdalnBackbone implements Backbone {
         const { hidden_BLC, kv } = m.blocksForward(x_BLC, m.blockCondition(cond_BD), mask, past);
         return { output: { hidden: hidden_BLC, cond: cond_BD }, kv, length: start + n };
       }
-      const cond_BTC = m.classCondition(input.labels);
+      const { cond_BTC, mask_BT, pos_BT } = this.hartCondition(m, input);
       const B = cond_BTC.shape[0];
       const imageStart = Math.max(0, start - m.T);
       const N = input.inputs?.shape[1] ?? 0;
@@ -187,14 +234,50 @@ export class AdalnBackbone implements Backbone {
         : input.positions ? F.cast(input.positions, 'int32') : F.broadcastTo(F.reshape(F.arange(imageStart, imageStart + N), [1, N]), [B, N]);
       const { hidden_BLC, kv } = m.forward({
         cond_BTC,
-        contextPos_BT: F.zeros([B, m.T], 'int32'),
+        contextMask_BT: mask_BT,
+        contextPos_BT: pos_BT,
         withContext: start === 0,
         x_BNCv: input.inputs,
         imageIndex_BN,
-        mask,
+        mask: attentionMask(F, hartPattern(input.attention, m.T), start, n),
         past,
       });
       return { output: { hidden: hidden_BLC, cond: m.headCondition(cond_BTC) }, kv, length: start + n };
     });
   }
+
+  /**
+   * HART's context tokens (B, T, C), mask and position ids for the rows of `labels`:
+   * `class_emb[label]` (T = 1), or `context_embed` of the context features, repeated to
+   * the labels' rows, with the null context on rows of the null class (hart.md §6 step 1:
+   * features 0, mask [1, 0, …, 0], position ids 0).
+   */
+  private hartCondition(m: HartTransformer, input: BackboneInput): { cond_BTC: Tensor; mask_BT?: Tensor; pos_BT: Tensor } {
+    const F = this.F;
+    const [R] = input.labels.shape;
+    if (!this.context) {
+      if (input.context) this.completeContext(input.context); // throws: this backbone takes no context
+      return { cond_BTC: m.classCondition(input.labels), pos_BT: F.zeros([R, 1], 'int32') };
+    }
+    if (!input.context) {
+      throw new TesseraError('USAGE', `this HART backbone is text-conditioned (\`conditioning: "context"\`): every call needs ${this.context.tokens} context features of width ${this.context.dim} per sample (sampling: \`tessera sample --context <file.safetensors>\`; training on text features is not supported yet)`, { subject: SUBJECT });
+    }
+    const { features, mask, positions } = this.completeContext(input.context);
+    const [Bc, T] = features.shape;
+    if (R % Bc !== 0) throw new TesseraError('SHAPE_MISMATCH', `${R} label rows cannot take ${Bc} context rows (the rows must be whole repeats of the context)`, { subject: SUBJECT });
+    const repeat = (t: Tensor): Tensor => (R === Bc ? t : F.concat(Array.from({ length: R / Bc }, () => t), 0));
+    const isNull_R = F.equal(input.labels, this.options.classes);
+    const isNull_R1 = F.reshape(isNull_R, [R, 1]);
+    const keep_R11 = F.reshape(F.cast(F.logicalNot(isNull_R), 'float32'), [R, 1, 1]);
+    const nullMask_1T = F.tensor(Float32Array.from({ length: T }, (_, j) => (j === 0 ? 1 : 0)), [1, T]);
+    const mask_RT = F.where(isNull_R1, nullMask_1T, F.cast(repeat(mask), 'float32'));
+    const pos_RT = F.where(isNull_R1, F.zeros([1, T], 'int32'), F.cast(repeat(positions), 'int32'));
+    return { cond_BTC: m.contextCondition(F.mul(repeat(features), keep_R11)), mask_BT: mask_RT, pos_BT: pos_RT };
+  }
+}
+
+/** The direction's block pattern with HART's first block (its T context tokens) in place of scale 0's one token. */
+function hartPattern(pattern: AttentionPattern, T: number): AttentionPattern {
+  if (pattern.kind !== 'block-causal' || pattern.blockSizes[0] === T) return pattern;
+  return { kind: 'block-causal', blockSizes: [T, ...pattern.blockSizes.slice(1)] };
 }

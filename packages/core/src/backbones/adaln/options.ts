@@ -30,6 +30,19 @@ export const adalnOptionsSchema = z.object({
   vocabEmbedDim: z.number().int().positive().default(32),
   /** HART: how the AdaLN condition pools the context tokens. */
   contextPooling: z.enum(['avg', 'max']).default('avg'),
+  /**
+   * HART: what conditions the model. `class`: Tessera's class-conditional form, one
+   * `class_emb` context token per label. `context`: the released text-to-image form,
+   * `contextTokens` precomputed text features of `contextDim` each through `context_embed`
+   * (spec/hart.md §2.3, §4.2), given per sample with `BackboneInput.context`.
+   */
+  conditioning: z.enum(['class', 'context']).default('class'),
+  /** HART `context`: tokens per sample (the official `context_token`, 300 for the released model). */
+  contextTokens: z.number().int().positive().default(300),
+  /** HART `context`: width of one context feature (Qwen2-1.5B's hidden size 1536). */
+  contextDim: z.number().int().positive().default(1536),
+  /** HART `context`: an RMSNorm `context_norm` before `context_embed` (`use_context_norm`). */
+  contextNorm: z.boolean().default(false),
   /** HART: level embedding = sinusoid -> MLP (true) or a table (false). */
   timestepLevelEmbed: z.boolean().default(true),
 }).strict();
