@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { adalnBackbone, PluginHost, readSafetensorsFile, Rng, SeededDraws, TfjsEngine, toInt32, writeSafetensorsFile } from '@tessera/core';
 import type { HostTensor } from '@tessera/core';
 import { CLI, FIXTURES, REPO } from '../paths';
+import { tinyTextHart } from '../direction-scale/tiny';
 
 function tessera(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 120000 });
@@ -130,5 +131,51 @@ describe('cli: tessera sample', () => {
       }
     }
     expect(maxDiff).to.be.at.most(2);
+  });
+});
+
+describe('cli: tessera sample --context (text-conditioned HART)', () => {
+  let tmp: string;
+  let config: string;
+  let context: string;
+  before(() => {
+    tmp = mkdtempSync(path.join(tmpdir(), 'tessera-sample-context-'));
+    config = path.join(tmp, 'tiny-hart-text.json');
+    writeFileSync(config, JSON.stringify({ ...tinyTextHart(), sampling: { cfg: 3, smooth: true } }));
+    const rng = new Rng(4);
+    context = path.join(tmp, 'prompts.safetensors');
+    writeSafetensorsFile(context, new Map<string, HostTensor>([
+      ['context', { dtype: 'float32', shape: [3, 4, 6], data: Float32Array.from({ length: 72 }, () => rng.normal()) }],
+      ['context_mask', { dtype: 'bool', shape: [3, 4], data: Uint8Array.of(1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1) }],
+    ]));
+  });
+
+  it('samples one image per context row into a grid, with the context file in the record', async () => {
+    const out = path.join(tmp, 'grid.png');
+    const r = tessera(['sample', '--config', config, '--random-weights', '--context', context, '--batch', '2', '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain('3 images of 8x8');
+    expect(r.stderr.match(/^sampling \d+\/6 /gm)).to.have.length(6); // 2 batches x 3 scales
+    const meta = await sharp(out).metadata();
+    expect([meta.width, meta.height]).to.deep.equal([2 * 10 + 2, 2 * 22 + 2]);
+    const record = JSON.parse(readFileSync(path.join(tmp, 'grid.config.json'), 'utf8'));
+    expect(record.run.context).to.equal(context);
+    expect(record.backbone.options).to.include({ conditioning: 'context', contextTokens: 4, contextDim: 6 });
+  });
+
+  it('refuses class labels with a context, a text model without one, and --n other than the rows, before reading weights', () => {
+    const cases: [string[], RegExp][] = [
+      [['--context', context, '--class', '3'], /^USAGE: --class takes no class with --context/],
+      [['--context', context, '--n', '5'], /^USAGE: --n 5 differs from the 3 rows of --context/],
+      [[], /^USAGE: .*text-conditioned: give one context row per image/],
+      [['--context', path.join(tmp, 'missing.safetensors')], /missing\.safetensors/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = tessera(['sample', '--config', config, '--random-weights', '--out', path.join(tmp, 'x.png'), ...args]);
+      expect(r.code, r.stderr).to.equal(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+      expect(r.stderr).to.match(pattern);
+    }
+    expect(existsSync(path.join(tmp, 'x.png'))).to.equal(false);
   });
 });

@@ -47,4 +47,10 @@ export function tinyHart(): Json {
   };
 }
 
+/** `tinyHart` text-conditioned: 4 context features of width 6 per image through `context_embed`. */
+export function tinyTextHart(): Json {
+  const config = tinyHart() as { backbone: { options: Json } } & Json;
+  return { ...config, name: 'tiny-hart-text', backbone: { ...config.backbone, options: { ...config.backbone.options, conditioning: 'context', contextTokens: 4, contextDim: 6 } } };
+}
+
 export { buildTiny, disposeGenerator } from '../core/sampler/tiny-generators';
