@@ -163,6 +163,42 @@ describe('cli: tessera sample --context (text-conditioned HART)', () => {
     expect(record.backbone.options).to.include({ conditioning: 'context', contextTokens: 4, contextDim: 6 });
   });
 
+  it("loads the official text-to-image layout (a fixture's HARTForT2I state dict, as llm/*.bin) and samples from its context", () => {
+    const manifest = JSON.parse(readFileSync(path.join(FIXTURES, 'hart', 'transformer_forward.json'), 'utf8'));
+    const t = manifest.config.t2i_config;
+    const tok = manifest.config.tokenizer_config;
+    const chMult = tok.ch_mult as number[];
+    const cfgFile = path.join(tmp, 'fixture-hart.json');
+    writeFileSync(cfgFile, JSON.stringify({
+      name: 'fixture-hart-t2i',
+      tokenizer: { use: 'msvq', options: { vocabSize: tok.vocab_size, zChannels: tok.z_channels, ch: tok.ch, chMult, patchNums: tok.v_patch_nums, hybrid: true, resolution: tok.v_patch_nums.at(-1) * 2 ** (chMult.length - 1) } },
+      direction: { use: 'scale', options: { lastScaleGuidance: 'previous', hartTopK: true } },
+      head: {
+        use: 'categorical',
+        options: {
+          width: t.embed_dim, vocab: tok.vocab_size, norm: 'rms',
+          residual: { use: 'diffusion', options: { mode: 'residual', tokenDim: tok.z_channels, zChannels: t.embed_dim, width: t.diff_width, depth: t.diff_depth, numSamplingSteps: t.num_sampling_steps, batchMultiplier: t.diffusion_batch_mul } },
+        },
+      },
+      backbone: {
+        use: 'adaln',
+        options: {
+          variant: 'hart', depth: t.depth, embedDim: t.embed_dim, numHeads: t.num_heads, attnL2Norm: t.attn_l2_norm, patchNums: t.patch_nums, vocabEmbedDim: tok.z_channels,
+          conditioning: 'context', contextTokens: t.context_token, contextDim: t.context_dim, contextNorm: t.use_context_norm, contextPooling: t.sep_aln_pooling_mode,
+        },
+      },
+      sampling: { cfg: 5.5, smooth: true },
+    }));
+    const tensors = readSafetensorsFile(path.join(FIXTURES, 'hart', manifest.tensors)).tensors;
+    const ctxFile = path.join(tmp, 'fixture-context.safetensors');
+    writeSafetensorsFile(ctxFile, new Map(['context', 'context_mask', 'context_position_ids'].map((k) => [k, tensors.get(`in.${k}`) as HostTensor])));
+    const out = path.join(tmp, 'fixture-hart.png');
+    const r = tessera(['sample', '--config', cfgFile, '--weights', path.join(FIXTURES, 'hart', 'transformer_forward.pth'), '--random-weights', '--context', ctxFile, '--out', out]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain(`${manifest.config.B} images`);
+    expect(existsSync(out)).to.equal(true);
+  });
+
   it('refuses class labels with a context, a text model without one, and --n other than the rows, before reading weights', () => {
     const cases: [string[], RegExp][] = [
       [['--context', context, '--class', '3'], /^USAGE: --class takes no class with --context/],
