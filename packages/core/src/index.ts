@@ -13,7 +13,7 @@ export { TfjsEngine } from './engine/tfjs/engine';
 export { tfjsAvailability } from './engine/tfjs/backend';
 export { OnnxEngine } from './engine/onnx/engine';
 export type { OnnxEngineOptions } from './engine/onnx/engine';
-export { onnxBackends } from './engine/onnx/runtime';
+export { endOrtProfiling, onnxBackends } from './engine/onnx/runtime';
 export { compileIfSupported } from './engine/onnx/trace';
 export type { CompiledFunction, CompileOptions, TensorSpec, TensorTree, TracedGraph, WeightMode } from './engine/onnx/trace';
 export * from './engine/registry';

@@ -106,7 +106,7 @@ export function exportNextScale(gen: Generator, writer: ExportWriter, o: { batch
       const next_BlC = k > 0 ? rest[0] : undefined;
       const past = k > 0 ? Array.from({ length: depth }, (_, i) => ({ k_BHLd: rest[1 + 2 * i], v_BHLd: rest[2 + 2 * i] })) : undefined;
       const feed = next_BlC ? (o.guided ? F.concat([next_BlC, next_BlC], 0) : next_BlC) : F.zeros([R, 0, C]);
-      const cache = past ? new AdalnKvCache(F, past, at) : undefined;
+      const cache = past ? new AdalnKvCache(F, past, at, []) : undefined; // modulations recomputed inside each exported step
       const r = backbone.step({ inputs: feed, labels: labels_R, attention: { kind: 'block-causal', blockSizes } }, cache);
       const hidden = r.output.hidden;
       const n = hidden.shape[1];

@@ -26,21 +26,40 @@ import { VarTransformer, type BlockKv } from './var-model';
 
 const SUBJECT = 'backbone/adaln';
 
-/** Keys and values of every block for the positions fed so far; kept alive until `dispose`. */
+/**
+ * Keys and values of every block for the positions fed so far, and the blocks' AdaLN
+ * modulations (they depend on the condition only: computed at the first step, reused by
+ * the later ones); kept alive until `dispose`.
+ */
 export class AdalnKvCache implements KvCache {
   private disposed = false;
+  private ada: readonly Tensor[] | undefined;
 
-  constructor(private readonly F: Engine, readonly kv: BlockKv, readonly length: number) {
+  constructor(private readonly F: Engine, readonly kv: BlockKv, readonly length: number, ada: readonly Tensor[]) {
     for (const { k_BHLd, v_BHLd } of kv) {
       F.keep(k_BHLd);
       F.keep(v_BHLd);
     }
+    ada.forEach((t) => F.keep(t));
+    this.ada = ada.length ? ada : undefined;
+  }
+
+  /** The modulations, handed to the next cache (this one no longer frees them). */
+  takeModulations(): readonly Tensor[] {
+    const ada = this.ada ?? [];
+    this.ada = undefined;
+    return ada;
+  }
+
+  get modulations(): readonly Tensor[] | undefined {
+    return this.ada;
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const { k_BHLd, v_BHLd } of this.kv) this.F.dispose([k_BHLd, v_BHLd]);
+    if (this.ada) this.F.dispose([...this.ada]);
   }
 }
 
@@ -62,7 +81,7 @@ export class AdalnBackbone implements Backbone {
   readonly id = SUBJECT;
   readonly module: VarTransformer | HartTransformer;
   readonly context?: ContextSpec;
-  private readonly compiledSteps = new Map<string, CompiledFunction<{ hidden: Tensor; cond: Tensor; kv: Tensor[] }>>();
+  private readonly compiledSteps = new Map<string, CompiledFunction<{ hidden: Tensor; cond: Tensor; kv: Tensor[]; ada: Tensor[] }>>();
 
   constructor(private readonly F: Engine, readonly options: AdalnOptions) {
     validate(options);
@@ -116,8 +135,9 @@ export class AdalnBackbone implements Backbone {
   }
 
   forward(input: BackboneInput): BackboneOutput {
-    const { output, kv } = this.run(input, 0, undefined);
+    const { output, kv, ada } = this.run(input, 0, undefined, undefined);
     for (const { k_BHLd, v_BHLd } of kv) this.F.dispose([k_BHLd, v_BHLd]);
+    this.F.dispose([...ada]);
     return output;
   }
 
@@ -130,26 +150,31 @@ export class AdalnBackbone implements Backbone {
     if (cache !== undefined && !(cache instanceof AdalnKvCache)) {
       throw new TesseraError('USAGE', 'the KV cache passed to `step` was not made by this backbone', { subject: SUBJECT });
     }
-    const { output, kv, length } = this.compiledRun(input, cache?.length ?? 0, cache?.kv);
-    const next = new AdalnKvCache(this.F, kv, length);
+    const { output, kv, ada, length } = this.compiledRun(input, cache?.length ?? 0, cache?.kv, cache?.modulations);
+    const next = new AdalnKvCache(this.F, kv, length, cache ? cache.takeModulations() : ada);
     cache?.dispose();
     return { output, cache: next };
   }
 
   /**
    * `run` as one graph per call layout on engines that trace (the onnx engine; eager
-   * elsewhere): the KV cache goes in and comes out as graph inputs/outputs, weights are
-   * fed (`weights: 'feed'`) so the sessions of the growing cache lengths share one copy.
-   * The layout (attention pattern, which optional inputs, first call) is what the graph
-   * closes over; the input shapes pick the session.
+   * elsewhere): the KV cache goes in and comes out as graph inputs/outputs (the call that
+   * fills the sequence returns none: no step follows), the blocks' modulations come out
+   * of the first call and go into the later ones, and weights are fed (`weights: 'feed'`)
+   * so the sessions of the growing cache lengths share one copy. The layout (attention
+   * pattern, which optional inputs, first or last call) is what the graph closes over;
+   * the input shapes pick the session.
    */
-  private compiledRun(input: BackboneInput, start: number, past: BlockKv | undefined): { output: BackboneOutput; kv: BlockKv; length: number } {
-    if (input.training) return this.run(input, start, past);
+  private compiledRun(input: BackboneInput, start: number, past: BlockKv | undefined, pastAda: readonly Tensor[] | undefined): { output: BackboneOutput; kv: BlockKv; ada: readonly Tensor[]; length: number } {
+    if (input.training) return this.run(input, start, past, pastAda);
     const hasInputs = !!input.inputs && input.inputs.shape[1] > 0;
     const hasLevels = !!input.levels;
     const filled: Tensor[] = [];
     const context = input.context ? this.completeContext(input.context, filled) : undefined;
-    const key = JSON.stringify([input.attention, hasInputs, hasLevels, !!context, past ? past.length : 0, start]);
+    const length = start + this.newPositions(input, start);
+    const last = length === this.sequenceLength;
+    const depth = this.options.depth;
+    const key = JSON.stringify([input.attention, hasInputs, hasLevels, !!context, !!pastAda, last, past ? past.length : 0, start]);
     let step = this.compiledSteps.get(key);
     if (!step) {
       const attention = input.attention;
@@ -157,9 +182,13 @@ export class AdalnBackbone implements Backbone {
         const inputs = hasInputs ? rest.shift() : undefined;
         const levels = hasLevels ? rest.shift() : undefined;
         const ctx = context ? { features: rest.shift() as Tensor, mask: rest.shift() as Tensor, positions: rest.shift() as Tensor } : undefined;
+        const ada = pastAda ? rest.splice(0, depth) : undefined;
         const pastKv: BlockKv | undefined = rest.length ? Array.from({ length: rest.length / 2 }, (_, i) => ({ k_BHLd: rest[2 * i], v_BHLd: rest[2 * i + 1] })) : undefined;
-        const { output, kv } = this.run({ inputs: inputs as Tensor, labels, levels, attention, context: ctx }, start, pastKv);
-        return { hidden: output.hidden, cond: output.cond as Tensor, kv: kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]) };
+        // tidy: on eager engines what a graph leaves out (the last call's keys/values) is freed
+        return this.F.tidy(() => {
+          const r = this.run({ inputs: inputs as Tensor, labels, levels, attention, context: ctx }, start, pastKv, ada);
+          return { hidden: r.output.hidden, cond: r.output.cond as Tensor, kv: last ? [] : r.kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]), ada: pastAda ? [] : [...r.ada] };
+        });
       }, { weights: 'feed', name: 'adaln_step' });
       this.compiledSteps.set(key, step);
     }
@@ -168,13 +197,14 @@ export class AdalnBackbone implements Backbone {
       ...(hasInputs ? [input.inputs as Tensor] : []),
       ...(hasLevels ? [input.levels as Tensor] : []),
       ...(context ? [context.features, context.mask, context.positions] : []),
+      ...(pastAda ?? []),
       ...(past ?? []).flatMap((b) => [b.k_BHLd, b.v_BHLd]),
     ];
     try {
       const out = step(...args);
       const kv: BlockKv = [];
       for (let i = 0; i < out.kv.length; i += 2) kv.push({ k_BHLd: out.kv[i], v_BHLd: out.kv[i + 1] });
-      return { output: { hidden: out.hidden, cond: out.cond }, kv, length: start + this.newPositions(input, start) };
+      return { output: { hidden: out.hidden, cond: out.cond }, kv, ada: pastAda ?? out.ada, length };
     } finally {
       this.F.dispose(filled);
     }
@@ -210,7 +240,7 @@ export class AdalnBackbone implements Backbone {
     return (start === 0 ? 1 : 0) * (m instanceof VarTransformer ? m.firstL : m.T) + (input.inputs?.shape[1] ?? 0);
   }
 
-  private run(input: BackboneInput, start: number, past: BlockKv | undefined): { output: BackboneOutput; kv: BlockKv; length: number } {
+  private run(input: BackboneInput, start: number, past: BlockKv | undefined, pastAda: readonly Tensor[] | undefined): { output: BackboneOutput; kv: BlockKv; ada: readonly Tensor[]; length: number } {
     const F = this.F;
     const m = this.module;
     const n = this.newPositions(input, start);
@@ -223,8 +253,9 @@ export class AdalnBackbone implements Backbone {
         }
         const cond_BD = m.condition(input.labels);
         const x_BLC = m.embed(cond_BD, input.inputs, start, input.levels);
-        const { hidden_BLC, kv } = m.blocksForward(x_BLC, m.blockCondition(cond_BD), mask, past);
-        return { output: { hidden: hidden_BLC, cond: cond_BD }, kv, length: start + n };
+        const ada = pastAda ?? m.modulations(cond_BD);
+        const { hidden_BLC, kv } = m.blocksForward(x_BLC, ada, mask, past);
+        return { output: { hidden: hidden_BLC, cond: cond_BD }, kv, ada, length: start + n };
       }
       const { cond_BTC, mask_BT, pos_BT } = this.hartCondition(m, input);
       const B = cond_BTC.shape[0];
@@ -232,7 +263,7 @@ export class AdalnBackbone implements Backbone {
       const N = input.inputs?.shape[1] ?? 0;
       const imageIndex_BN = N === 0 ? undefined
         : input.positions ? F.cast(input.positions, 'int32') : F.broadcastTo(F.reshape(F.arange(imageStart, imageStart + N), [1, N]), [B, N]);
-      const { hidden_BLC, kv } = m.forward({
+      const { hidden_BLC, kv, ada } = m.forward({
         cond_BTC,
         contextMask_BT: mask_BT,
         contextPos_BT: pos_BT,
@@ -241,8 +272,9 @@ export class AdalnBackbone implements Backbone {
         imageIndex_BN,
         mask: attentionMask(F, hartPattern(input.attention, m.T), start, n),
         past,
+        ada: pastAda,
       });
-      return { output: { hidden: hidden_BLC, cond: m.headCondition(cond_BTC) }, kv, length: start + n };
+      return { output: { hidden: hidden_BLC, cond: m.headCondition(cond_BTC) }, kv, ada, length: start + n };
     });
   }
 

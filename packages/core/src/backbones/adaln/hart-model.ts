@@ -122,10 +122,14 @@ export class HartBlock extends Module {
     this.ffn = this.child('ffn', new LlamaMLP(F, C, hidden));
   }
 
-  forward(x_BLC: Tensor, pooled_B1C: Tensor, call: AttentionCall): { x_BLC: Tensor; k_BHLd: Tensor; v_BHLd: Tensor } {
+  /** The block's AdaLN modulation (B, 1, 6, C) from the pooled condition; constant over a sample's steps. */
+  modulation(pooled_B1C: Tensor): Tensor {
+    return this.F.reshape(this.ada_lin.forward(this.F.silu(pooled_B1C)), [-1, 1, 6, this.cfg.embedDim]);
+  }
+
+  forward(x_BLC: Tensor, ada_B16C: Tensor, call: AttentionCall): { x_BLC: Tensor; k_BHLd: Tensor; v_BHLd: Tensor } {
     const F = this.F;
     const C = this.cfg.embedDim;
-    const ada_B16C = F.reshape(this.ada_lin.forward(F.silu(pooled_B1C)), [-1, 1, 6, C]);
     const [gamma1, gamma2, scale1, scale2, shift1, shift2] = F.split(ada_B16C, [1, 1, 1, 1, 1, 1], 2).map((t) => F.reshape(t, [-1, 1, C]));
     const attn = this.attn.forward(F.add(F.mul(this.ln_wo_grad.forward(x_BLC), F.add(scale1, 1)), shift1), call);
     const x1 = F.add(x_BLC, F.mul(attn.out_BLC, gamma1));
@@ -150,6 +154,8 @@ export interface HartChunk {
   imageIndex_BN?: Tensor;
   mask?: Tensor;
   past?: BlockKv;
+  /** The blocks' modulations from an earlier chunk of the same samples (`modulations`); computed when absent. */
+  ada?: readonly Tensor[];
 }
 
 export class HartTransformer extends Module {
@@ -232,7 +238,7 @@ export class HartTransformer extends Module {
   }
 
   /** Runs the blocks over one chunk; returns the last block's output and the keys/values to cache. */
-  forward(chunk: HartChunk): { hidden_BLC: Tensor; xIn_BLC: Tensor; kv: BlockKv } {
+  forward(chunk: HartChunk): { hidden_BLC: Tensor; xIn_BLC: Tensor; kv: BlockKv; ada: readonly Tensor[] } {
     const F = this.F;
     const hd = this.cfg.embedDim / this.cfg.numHeads;
     const tokens: Tensor[] = [];
@@ -253,16 +259,22 @@ export class HartTransformer extends Module {
       rotary.push(imageRotary(F, imagePositions(F, this.cfg.patchNums, chunk.contextPos_BT, index_BN), hd));
     }
     const xIn_BLC = F.concat(tokens, 1);
-    const pooled_B1C = this.pooledCondition(chunk.cond_BTC, chunk.contextMask_BT);
+    const ada = chunk.ada ?? this.modulations(chunk.cond_BTC, chunk.contextMask_BT);
     const call = { mask: chunk.mask, rotary: concatRotary(F, rotary) };
     const kv: BlockKv = [];
     let x = xIn_BLC;
     this.blocks.forEach((block, i) => {
-      const r = block.forward(x, pooled_B1C, { ...call, past: chunk.past?.[i] });
+      const r = block.forward(x, ada[i], { ...call, past: chunk.past?.[i] });
       x = r.x_BLC;
       kv.push({ k_BHLd: r.k_BHLd, v_BHLd: r.v_BHLd });
     });
-    return { hidden_BLC: x, xIn_BLC, kv };
+    return { hidden_BLC: x, xIn_BLC, kv, ada };
+  }
+
+  /** Every block's AdaLN modulation (B, 1, 6, C) from the pooled context (`pooledCondition`). */
+  modulations(cond_BTC: Tensor, contextMask_BT?: Tensor): Tensor[] {
+    const pooled_B1C = this.pooledCondition(cond_BTC, contextMask_BT);
+    return this.blocks.map((b) => b.modulation(pooled_B1C));
   }
 
   /** The diffusion head's condition (§4.6): decoder_norm(hidden + word_embed(code vectors)). */

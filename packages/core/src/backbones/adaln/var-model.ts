@@ -67,19 +67,21 @@ export class VarBlock extends Module {
     this.ffn = this.child('ffn', new FFN(F, C, Math.round(C * cfg.mlpRatio)));
   }
 
-  /** The six modulation vectors (B, 1, C) from `cond_BD` (or, shared, from the shared projection (B, 1, 6, C)). */
-  modulation(condOrShared: Tensor): Tensor[] {
+  /**
+   * The block's AdaLN modulation (B, 1, 6, C) from `cond_BD`, or with shared AdaLN from
+   * the shared projection (B, 1, 6, C). It depends on the condition only, so sampling
+   * computes it once per image and reuses it at every step.
+   */
+  modulation(condOrShared: Tensor): Tensor {
     const F = this.F;
-    const C = this.cfg.embedDim;
-    const ada_B16C = this.ada_gss
-      ? F.add(this.ada_gss.value, condOrShared)
-      : F.reshape((this.ada_lin as Linear).forward(F.silu(condOrShared)), [-1, 1, 6, C]);
-    return F.split(ada_B16C, [1, 1, 1, 1, 1, 1], 2).map((t) => F.reshape(t, [-1, 1, C]));
+    if (this.ada_gss) return F.add(this.ada_gss.value, condOrShared);
+    return F.reshape((this.ada_lin as Linear).forward(F.silu(condOrShared)), [-1, 1, 6, this.cfg.embedDim]);
   }
 
-  forward(x_BLC: Tensor, condOrShared: Tensor, call: AttentionCall): { x_BLC: Tensor; k_BHLd: Tensor; v_BHLd: Tensor } {
+  forward(x_BLC: Tensor, ada_B16C: Tensor, call: AttentionCall): { x_BLC: Tensor; k_BHLd: Tensor; v_BHLd: Tensor } {
     const F = this.F;
-    const [gamma1, gamma2, scale1, scale2, shift1, shift2] = this.modulation(condOrShared);
+    const C = this.cfg.embedDim;
+    const [gamma1, gamma2, scale1, scale2, shift1, shift2] = F.split(ada_B16C, [1, 1, 1, 1, 1, 1], 2).map((t) => F.reshape(t, [-1, 1, C]));
     const ln = (x: Tensor): Tensor => F.layerNorm(x, undefined, undefined, this.cfg.normEps);
     const attn = this.attn.forward(F.add(F.mul(ln(x_BLC), F.add(scale1, 1)), shift1), call);
     const x1 = F.add(x_BLC, F.mul(attn.out_BLC, gamma1));
@@ -161,10 +163,10 @@ export class VarTransformer extends Module {
     return this.class_emb.forward(labels_B);
   }
 
-  /** What the blocks receive: `cond_BD`, or with shared AdaLN the shared projection (B, 1, 6, C). */
-  blockCondition(cond_BD: Tensor): Tensor {
-    if (!this.shared_ada_lin) return cond_BD;
-    return this.F.reshape(this.shared_ada_lin.forward(this.F.silu(cond_BD)), [-1, 1, 6, this.cfg.embedDim]);
+  /** Every block's AdaLN modulation (B, 1, 6, C) for the condition `cond_BD` (through the shared projection with shared AdaLN). */
+  modulations(cond_BD: Tensor): Tensor[] {
+    const shared = this.shared_ada_lin ? this.F.reshape(this.shared_ada_lin.forward(this.F.silu(cond_BD)), [-1, 1, 6, this.cfg.embedDim]) : cond_BD;
+    return this.blocks.map((b) => b.modulation(shared));
   }
 
   /**
@@ -191,12 +193,12 @@ export class VarTransformer extends Module {
     return F.add(x_BlC, lvlPos_1lC);
   }
 
-  /** Runs every block; `past` holds each block's cached keys/values (sampling). */
-  blocksForward(x_BLC: Tensor, condOrShared: Tensor, mask: Tensor | undefined, past?: BlockKv): { hidden_BLC: Tensor; kv: BlockKv } {
+  /** Runs every block with its modulation (`modulations`); `past` holds each block's cached keys/values (sampling). */
+  blocksForward(x_BLC: Tensor, ada: readonly Tensor[], mask: Tensor | undefined, past?: BlockKv): { hidden_BLC: Tensor; kv: BlockKv } {
     const kv: BlockKv = [];
     let x = x_BLC;
     this.blocks.forEach((block, i) => {
-      const r = block.forward(x, condOrShared, { mask, past: past?.[i] });
+      const r = block.forward(x, ada[i], { mask, past: past?.[i] });
       x = r.x_BLC;
       kv.push({ k_BHLd: r.k_BHLd, v_BHLd: r.v_BHLd });
     });
@@ -207,7 +209,7 @@ export class VarTransformer extends Module {
   forward(labels_B: Tensor, x_BlCv: Tensor, mask: Tensor | undefined, levels_L?: Tensor): { hidden_BLC: Tensor; cond_BD: Tensor; xIn_BLC: Tensor } {
     const cond_BD = this.condition(labels_B);
     const xIn_BLC = this.embed(cond_BD, x_BlCv, 0, levels_L);
-    const { hidden_BLC } = this.blocksForward(xIn_BLC, this.blockCondition(cond_BD), mask);
+    const { hidden_BLC } = this.blocksForward(xIn_BLC, this.modulations(cond_BD), mask);
     return { hidden_BLC, cond_BD, xIn_BLC };
   }
 }

@@ -18,7 +18,23 @@ export type OnnxDevice = 'cpu' | 'cuda';
 interface NativeSession {
   loadModel(buffer: ArrayBufferLike, byteOffset: number, byteLength: number, options: object): void;
   run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, { data: TypedData; dims: readonly number[] }>;
+  endProfiling(): string;
   dispose(): void;
+}
+
+/**
+ * Developer profiling: with `TESSERA_ORT_PROFILE=<prefix>` every session records
+ * onnxruntime's per-node timings, written (one JSON trace per session, named from the
+ * prefix) when the session is disposed or `endOrtProfiling` is called.
+ */
+const PROFILE_PREFIX = process.env.TESSERA_ORT_PROFILE;
+const profiled = new Set<NativeSession>();
+
+/** Ends profiling of every live session; returns the trace files written. */
+export function endOrtProfiling(): string[] {
+  const files = [...profiled].map((s) => s.endProfiling());
+  profiled.clear();
+  return files;
 }
 
 interface OrtModules {
@@ -84,6 +100,7 @@ export class OrtSession {
       interOpNumThreads: 1,
       graphOptimizationLevel: settings.optimization,
       extra: { session: { intra_op: { allow_spinning: settings.spinning ? '1' : '0' } } },
+      ...(PROFILE_PREFIX ? { enableProfiling: true, profileFilePrefix: PROFILE_PREFIX } : {}),
     };
     try {
       native.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, options);
@@ -91,6 +108,7 @@ export class OrtSession {
       throw new TesseraError('OP_UNSUPPORTED', `onnxruntime refused a traced graph: ${(e as Error).message}`, { cause: e });
     }
     this.native = native;
+    if (PROFILE_PREFIX) profiled.add(native);
   }
 
   run(feeds: Map<string, HostValue>, outputNames: readonly string[]): TypedData[] {
@@ -105,6 +123,7 @@ export class OrtSession {
   }
 
   dispose(): void {
+    if (this.native && profiled.delete(this.native)) this.native.endProfiling();
     this.native?.dispose();
     this.native = undefined;
   }
