@@ -142,7 +142,7 @@ export class CategoricalHead implements Head {
     const key = input.cond ? 'cond' : 'plain';
     let fn = this.compiledLogits.get(key);
     if (!fn) {
-      fn = compileIfSupported(this.F, (z: Tensor, cond?: Tensor) => this.module.forward(z, cond), { weights: 'feed', name: 'categorical_logits' });
+      fn = compileIfSupported(this.F, (z: Tensor, cond?: Tensor) => this.module.forward(z, cond), { weights: 'auto', name: 'categorical_logits' });
       this.compiledLogits.set(key, fn);
     }
     return input.cond ? fn(input.z, input.cond) : fn(input.z);

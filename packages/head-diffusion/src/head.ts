@@ -224,7 +224,7 @@ export class DiffusionHead implements Head {
         }
         return scaleOutput ? F.mul(x, residualScale) : x;
       });
-    }, { weights: 'feed', name: 'diffusion_steps' });
+    }, { weights: 'auto', name: 'diffusion_steps' });
     this.compiledSteps.set(key, fn);
     return fn;
   }

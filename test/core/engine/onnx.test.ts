@@ -82,8 +82,8 @@ describe('core/engine/onnx', () => {
     F.dispose(w);
   });
 
-  it('traces again when a captured weight was replaced, in embed and feed modes', () => {
-    for (const weights of ['embed', 'feed'] as const) {
+  it('traces again when a captured weight was replaced, in embed, feed and auto modes', () => {
+    for (const weights of ['embed', 'feed', 'auto'] as const) {
       const lin = new Linear(F, 3, 2, false);
       lin.weight.set(F.tensor(new Float32Array([1, 0, 0, 0, 1, 0]), [2, 3]));
       const f = F.compile((x: Tensor) => lin.forward(x), { weights });
@@ -98,6 +98,27 @@ describe('core/engine/onnx', () => {
       f.dispose();
       lin.weight.dispose();
     }
+  });
+
+  it("weights 'auto': embedded while the engine's budget allows, fed beyond it, budget returned on dispose", async () => {
+    const E = await OnnxEngine.create({ device: 'cpu', embedBudgetBytes: 150 });
+    const w = E.tensor(randn(new Rng(2), 4 * 6), [4, 6]); // 96 bytes
+    const fn = (x: Tensor): Tensor => E.relu(E.matmul(x, w));
+    const spec = [{ shape: [2, 4], dtype: 'float32' }];
+    const fed = (E.trace(fn, spec, { weights: 'feed' })).model.byteLength;
+    const first = E.trace(fn, spec, { weights: 'auto' });
+    const second = E.trace(fn, spec, { weights: 'auto' }); // 192 bytes would exceed 150
+    expect(first.model.byteLength - fed).to.be.above(64); // 96 bytes of weights in, one input description out
+    expect(second.model.byteLength).to.equal(fed);
+    first.dispose();
+    const third = E.trace(fn, spec, { weights: 'auto' });
+    expect(third.model.byteLength).to.equal(first.model.byteLength);
+    // Same results either way.
+    const x = E.tensor(randn(new Rng(3), 8), [2, 4]);
+    const runs = [second, third].map((g) => Array.from(g.run([{ shape: [2, 4], dtype: 'float32', data: E.readSync(x) }])[0] as Float32Array));
+    expect(runs[0]).to.deep.equal(runs[1]);
+    [second, third].forEach((g) => g.dispose());
+    E.dispose([w, x]);
   });
 
   it('compiles an AR step with its KV cache as inputs and outputs (object and array outputs)', () => {

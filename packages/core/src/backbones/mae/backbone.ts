@@ -42,7 +42,7 @@ export class MaeBackbone implements Backbone {
   /**
    * The inference forward (no label drop, no dropout) as one graph per visible count on
    * engines that trace (onnx; eager elsewhere): the mask layout's row indices are graph
-   * inputs, weights are fed so the sessions of every count share one copy.
+   * inputs; weights are embedded while the engine's budget allows (`weights: 'auto'`), fed after, so the sessions of many counts share one copy.
    */
   private sampleForward(input: BackboneInput): Tensor {
     const F = this.engine;
@@ -55,7 +55,7 @@ export class MaeBackbone implements Backbone {
         const rows = kept && refill ? { keptPerRow: kept.shape[0] / tokens.shape[0], kept: new Int32Array(0), refill: new Int32Array(0), keptRows: kept, refillRows: refill } : undefined;
         const class_BD = m.classEmbedding(labels);
         return m.decode(m.encode(tokens, class_BD, rows), rows);
-      }), { weights: 'feed', name: 'mae_forward' });
+      }), { weights: 'auto', name: 'mae_forward' });
       this.compiled.set(key, fn);
     }
     if (!layout) return fn(input.inputs, input.labels);

@@ -26,6 +26,7 @@ import { reshapeTarget } from './shapes';
 import { graphFlops } from './flops';
 import { OnnxTensor, TensorStore } from './tensor';
 import { linearInt8, Precision, QuantizedWeight, quantizeRows } from './quantize';
+import { conv2dInt8, QuantizedFilter, quantizeFilter } from './quantize-conv';
 import { CompiledFunction, compileFunction, CompileOptions, flattenTree, rebuildTree, Trace, TracedGraph, TensorSpec, TensorTree } from './trace';
 
 export interface OnnxEngineOptions {
@@ -50,7 +51,15 @@ export interface OnnxEngineOptions {
    * activations (quantize.ts); samples then differ slightly from the official float32 ones.
    */
   precision?: Precision;
+  /**
+   * Bytes of weights that compiled functions with `weights: 'auto'` may embed as
+   * initializers (pre-packed by onnxruntime) over all their live sessions; beyond it they
+   * feed them. Default 2 GiB, or `TESSERA_ONNX_EMBED_MB` megabytes.
+   */
+  embedBudgetBytes?: number;
 }
+
+const DEFAULT_EMBED_BUDGET = Number(process.env.TESSERA_ONNX_EMBED_MB ?? 2048) * 2 ** 20;
 
 const pair = (v: number | [number, number] | undefined, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : v);
 type Lowering = (g: GraphBuilder, xs: L.Operand[]) => Value | Value[];
@@ -70,6 +79,9 @@ export class OnnxEngine implements Engine {
   private readonly quantized = new WeakMap<OnnxTensor, QuantizedWeight>();
   /** Compiled-graph runs and their MatMul/Gemm/Conv FLOPs so far (benchmarks read the differences). */
   readonly stats = { graphRuns: 0, flops: 0 };
+  private readonly embedBudgetBytes: number;
+  /** Weight bytes embedded by live `weights: 'auto'` sessions. */
+  private embeddedBytes = 0;
 
   private constructor(device: OnnxDevice, options: OnnxEngineOptions) {
     this.info = { name: 'onnx', backend: device, differentiable: false };
@@ -80,6 +92,7 @@ export class OnnxEngine implements Engine {
     this.eagerParallelElements = options.eagerParallelElements ?? 1 << 18;
     this.eagerCacheSize = options.eagerCacheSize ?? 1024;
     this.precision = options.precision ?? 'fp32';
+    this.embedBudgetBytes = options.embedBudgetBytes ?? DEFAULT_EMBED_BUDGET;
   }
 
   /** Loads onnxruntime-node and picks the device. */
@@ -236,19 +249,40 @@ export class OnnxEngine implements Engine {
         const ins = inputValues.map((v) => this.store.track(new OnnxTensor(v.shape, v.dtype, undefined, { trace, value: v })));
         const leaves: OnnxTensor[] = [];
         const tpl = flattenTree(fn(...ins), leaves);
+        const named = new Set<string>();
         for (const leaf of leaves) {
-          // an Identity per output: an output may also be an input, a constant or another output
+          // A node's result is an output as it is; an input, a constant or a repeated output goes through an Identity.
           const v = trace.valueOf(this.t(leaf));
-          trace.g.output(trace.g.op('Identity', [v], v.shape, v.dtype));
+          trace.g.output(trace.g.isNodeOutput(v.name) && !named.has(v.name) ? v : trace.g.op('Identity', [v], v.shape, v.dtype));
+          named.add(v.name);
         }
         return tpl;
       });
       const settings = { ...this.graphSettings, threads: options.threads ?? this.graphSettings.threads };
-      return new TracedGraph(trace.g.encode(options.name ?? 'tessera'), inputValues, [...trace.g.outputs], template, trace.external, settings, graphFlops(trace.g));
+      const embedded = options.weights === 'auto' ? this.embedWithinBudget(trace) : 0;
+      const release = embedded ? () => { this.embeddedBytes -= embedded; } : undefined;
+      return new TracedGraph(trace.g.encode(options.name ?? 'tessera'), inputValues, [...trace.g.outputs], template, trace.external, settings, graphFlops(trace.g), release);
     } finally {
       trace.closed = true;
       this.activeTrace = undefined;
     }
+  }
+
+  /**
+   * `weights: 'auto'`: when the weights this trace feeds fit in what is left of the embed
+   * budget, they become initializers (the inputs are removed; staleness is still checked
+   * through `external`). Returns the bytes embedded (0: the graph keeps feeding them).
+   */
+  private embedWithinBudget(trace: Trace): number {
+    const fed = trace.external.filter((e) => e.input !== undefined);
+    const bytes = fed.reduce((n, e) => n + (e.tensor.data as TypedData).byteLength, 0);
+    if (bytes === 0 || this.embeddedBytes + bytes > this.embedBudgetBytes) return 0;
+    for (const e of fed) {
+      trace.g.inputToInitializer(e.input as string, e.tensor.data as TypedData);
+      (e as { input?: string }).input = undefined;
+    }
+    this.embeddedBytes += bytes;
+    return bytes;
   }
 
   /**
@@ -390,7 +424,20 @@ export class OnnxEngine implements Engine {
   }
   conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2dOptions = {}): Tensor {
     const attrs = { stride: pair(options.stride, 1), padding: pair(options.padding, 0), dilation: pair(options.dilation, 1), groups: options.groups ?? 1 };
+    const int8 = attrs.groups === 1 ? this.int8Filter(x, weight) : undefined;
+    if (int8) return this.one(bias ? [x, bias] : [x], (g, [v, b]) => conv2dInt8(g, v as Value, int8, b as Value | undefined, attrs));
     return this.one(bias ? [x, weight, bias] : [x, weight], (g, [v, w, b]) => L.conv2d(g, v as Value, w as Value, b as Value | undefined, attrs));
+  }
+  /** int8 copies of the filters traced graphs lowered so far (made once per parameter tensor). */
+  private readonly quantizedFilters = new WeakMap<OnnxTensor, QuantizedFilter>();
+  /** The int8 form of `weight` when this convolution is lowered to int8 (precision int8, traced input, concrete 4-D filter). */
+  private int8Filter(x: Tensor, weight: Tensor): QuantizedFilter | undefined {
+    const trace = this.activeTrace, w = this.t(weight);
+    if (this.precision !== 'int8' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 4 || w.dtype !== 'float32') return undefined;
+    const q = this.quantizedFilters.get(w) ?? quantizeFilter(w.data as Float32Array, w.shape);
+    this.quantizedFilters.set(w, q);
+    if (w.id < trace.startId) trace.external.push({ tensor: w }); // re-traced when the parameter is replaced
+    return q;
   }
   attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor { return this.tidy(() => attentionComposite(this, q, k, v, options)); }
   interpolate(x: Tensor, size: [number, number], mode: InterpolationMode): Tensor {

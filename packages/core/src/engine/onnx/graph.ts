@@ -55,6 +55,8 @@ export class GraphBuilder {
   /** Values of the scalar inputs of an eager graph, by input name. */
   readonly scalarFeeds = new Map<string, { dtype: DType; value: number }>();
   private readonly initializers: Initializer[] = [];
+  /** Names made by nodes (not inputs or initializers). */
+  private readonly nodeOutputs = new Set<string>();
   private readonly constantNames = new Map<string, string>();
   private counter = 0;
 
@@ -116,6 +118,7 @@ export class GraphBuilder {
   /** Adds a node; returns its output names. */
   node(op: string, inputs: string[], attrs: Record<string, Attr> = {}, nOutputs = 1, domain = ''): string[] {
     const outputs = Array.from({ length: nOutputs }, () => this.fresh('v'));
+    for (const o of outputs) this.nodeOutputs.add(o);
     this.nodes.push({ op, inputs, outputs, attrs, ...(domain ? { domain } : {}) });
     return outputs;
   }
@@ -125,6 +128,19 @@ export class GraphBuilder {
     const [name] = this.node(op, inputs.map((x) => (typeof x === 'string' ? x : x.name)), attrs);
     this.shapes.set(name, shape);
     return { name, shape, dtype };
+  }
+
+  /** True when a node computes `name` (so it can be a graph output as it is). */
+  isNodeOutput(name: string): boolean {
+    return this.nodeOutputs.has(name);
+  }
+
+  /** Turns the graph input `name` into an initializer holding `data` (weights embedded after tracing). */
+  inputToInitializer(name: string, data: TypedData): void {
+    const at = this.inputs.findIndex((v) => v.name === name);
+    if (at < 0) throw new TesseraError('OP_UNSUPPORTED', `no graph input \`${name}\` to embed`);
+    const [v] = this.inputs.splice(at, 1);
+    this.initializers.push({ name, elemType: ELEM_TYPE[v.dtype], shape: [...v.shape], data });
   }
 
   /** Structural identity of the graph, without scalar or tensor data (the eager session cache key). */

@@ -9,8 +9,11 @@
  * onnxruntime pre-pack GEMM weights and keep them on the device; with `weights: 'feed'`
  * those made before the trace (a model's parameters) become graph inputs fed from their
  * current data at every call, so the sessions of many shapes (an AR loop whose KV cache
- * grows each step) share one copy of the weights. A session whose captured tensors were
- * disposed since (a variable assigned, weights reloaded) is stale and is traced again.
+ * grows each step) share one copy of the weights; with `weights: 'auto'` they are embedded
+ * while the engine's embedded weights stay within its budget (a function with few shapes,
+ * such as a diffusion head's fused steps, gets pre-packed weights; one with many shapes
+ * falls back to feeding). A session whose captured tensors were disposed since (a
+ * variable assigned, weights reloaded) is stale and is traced again.
  */
 import { TesseraError } from '../../errors';
 import type { TypedData } from '../engine';
@@ -19,7 +22,7 @@ import { GraphBuilder, Value } from './graph';
 import { HostValue, OrtSession, SessionSettings } from './runtime';
 import { OnnxTensor, peekTensorId } from './tensor';
 
-export type WeightMode = 'embed' | 'feed';
+export type WeightMode = 'embed' | 'feed' | 'auto';
 
 /** A nest of tensors: a tensor, an array of nests, or a plain object of nests. */
 export type TensorTree = Tensor | TensorTree[] | { [key: string]: TensorTree };
@@ -30,7 +33,7 @@ export interface TensorSpec {
 }
 
 export interface CompileOptions {
-  /** `embed` (default): weights are initializers; `feed`: they are inputs shared by all shapes' sessions. */
+  /** `embed` (default): weights are initializers; `feed`: inputs shared by all shapes' sessions; `auto`: embedded within the engine's budget, else fed. */
   weights?: WeightMode;
   /** Intra-op threads of this function's sessions (default: the engine's). */
   threads?: number;
@@ -69,7 +72,7 @@ export class Trace {
     let v = this.captured.get(t);
     if (v) return v;
     const before = t.id < this.startId;
-    if (before && this.weights === 'feed') {
+    if (before && this.weights !== 'embed') {
       v = this.g.input(t.dtype, t.shape, this.g.fresh('weight'));
       this.external.push({ tensor: t, input: v.name });
     } else {
@@ -115,6 +118,8 @@ export class TracedGraph {
     private readonly settings: SessionSettings,
     /** MatMul/Gemm/Conv FLOPs of one run (flops.ts). */
     readonly flops = 0,
+    /** Called once when the graph is disposed (the engine's embedded-weight accounting). */
+    private onDispose?: () => void,
   ) {
     this.bytes = model;
   }
@@ -155,6 +160,9 @@ export class TracedGraph {
   dispose(): void {
     this.session?.dispose();
     this.session = undefined;
+    const done = this.onDispose;
+    this.onDispose = undefined;
+    done?.();
   }
 }
 

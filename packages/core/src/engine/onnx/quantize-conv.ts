@@ -1,0 +1,93 @@
+/**
+ * Reduced precision for traced graphs, convolutions: a `conv2d` with a parameter filter
+ * becomes an int8 convolution (`precision: 'int8'` of the onnx engine; quantize.ts does
+ * the same for linear layers). Not part of any paper or official code: the official
+ * tokenizers decode in float32. It trades a bounded error in every convolution's output
+ * (~0.6% rms on random data) for onnxruntime's int8 GEMM (AVX-512 VNNI on x86): 1.5-2.6×
+ * the speed of its float32 `Conv` on the decoders' shapes (BENCHMARKS.md, "Reduced precision").
+ *
+ * Filters W[o, i, kh, kw] are quantized once per parameter tensor, symmetrically per output
+ * channel: s_o = max |W[o, ...]| / 127, q = round(W / s_o) in [-127, 127]. Activations are
+ * quantized per tensor at run time by `DynamicQuantizeLinear` (uint8 x_q, scale s_x, zero
+ * point z_x), then the standard `ConvInteger` computes Σ (x_q - z_x)(w_q - z_w) in int32,
+ * and y = that · s_x · s_o + bias in float32 (Cast, Mul by [1, O, 1, 1], Add).
+ *
+ * Why the operand types are what they are: onnxruntime's CPU `ConvInteger` reaches the
+ * VNNI kernel only for uint8 filters with int8 activations (measured: uint8 × int8 filters
+ * runs at ~40 GOP/s, int8 × int8 too, uint8 × uint8 at ~60% of the chosen form). So the
+ * filter is stored as q + 128 with zero point 128, and the uint8 activations are moved to
+ * int8 exactly by flipping their top bit (x_q ^ 0x80 read as int8 is x_q - 128; the zero
+ * point moves with them, so padding, which `ConvInteger` fills with the zero point, stays
+ * an exact 0). The zero point must be one number per tensor (onnxruntime refuses a
+ * per-channel one), which symmetric filters satisfy; the per-channel scales are applied
+ * after the integer convolution. Only groups = 1 is lowered (strides, dilations and
+ * padding are the kernel's own attributes); grouped convolutions stay float32.
+ *
+ * On x86 CPUs without VNNI, onnxruntime's uint8 × int8 kernels may saturate 16-bit
+ * intermediate sums, as `DynamicQuantizeMatMul` may (quantize.ts): `int8` is meant for
+ * CPUs with VNNI.
+ */
+import type { GraphBuilder, Value } from './graph';
+import type { ConvAttrs } from './lower';
+import { reshape } from './lower';
+import { convShape } from './shapes';
+
+/** ONNX TensorProto.DataType codes for `Cast`'s `to`. */
+const FLOAT32 = 1, UINT8 = 2, INT8 = 3;
+
+/** A filter [out, in/groups, kh, kw] quantized per output channel. */
+export interface QuantizedFilter {
+  /** int8 q, same layout as the float filter: W[o, ...] ≈ q[o, ...] · scales[o]. */
+  readonly q_OIhw: Int8Array;
+  /** float32 [out]. */
+  readonly scales_O: Float32Array;
+  readonly shape: readonly [number, number, number, number];
+}
+
+/** Symmetric per-output-channel int8 quantization of W[out, in, kh, kw] (row-major float32 data). */
+export function quantizeFilter(w_OIhw: Float32Array, shape: readonly number[]): QuantizedFilter {
+  const [outChannels, inChannels, kh, kw] = shape;
+  const per = inChannels * kh * kw;
+  const q_OIhw = new Int8Array(outChannels * per);
+  const scales_O = new Float32Array(outChannels);
+  for (let o = 0; o < outChannels; o++) {
+    const row = o * per;
+    let amax = 0;
+    for (let i = 0; i < per; i++) amax = Math.max(amax, Math.abs(w_OIhw[row + i]));
+    const s = amax > 0 ? amax / 127 : 1;
+    scales_O[o] = s;
+    for (let i = 0; i < per; i++) q_OIhw[row + i] = Math.max(-127, Math.min(127, Math.round(w_OIhw[row + i] / s)));
+  }
+  return { q_OIhw, scales_O, shape: [outChannels, inChannels, kh, kw] };
+}
+
+/** A uint8 constant built from int8 bit patterns (the graph builder stores int8 initializers; onnxruntime folds the Cast when it loads the graph). */
+function uint8Constant(g: GraphBuilder, bits: Int8Array, shape: number[]): string {
+  const [name] = g.node('Cast', [g.int8Constant(bits, shape)], { to: UINT8 });
+  g.shapes.set(name, shape); // FLOP counts read the filter's shape
+  return name;
+}
+
+/** conv2d(x[N, C, H, W], W) + b with W int8 (groups = 1): DynamicQuantizeLinear → ConvInteger → rescale. */
+export function conv2dInt8(g: GraphBuilder, x: Value, w: QuantizedFilter, b: Value | undefined, o: ConvAttrs): Value {
+  const shape = convShape(x.shape, w.shape, o.stride, o.padding, o.dilation, 1);
+  const outChannels = w.shape[0];
+  const offset = uint8Constant(g, Int8Array.of(-128), []); // 0x80: the uint8 128
+  // q + 128 as a byte is q's byte with its top bit flipped
+  const filterBits = Int8Array.from(w.q_OIhw, (q) => q ^ -128);
+  const filter = uint8Constant(g, filterBits, [...w.shape]);
+  const [xq_u8, xScale, xZero_u8] = g.node('DynamicQuantizeLinear', [x.name], {}, 3);
+  const toInt8 = (u8: string): string => g.node('Cast', [g.node('BitwiseXor', [u8, offset])[0]], { to: INT8 })[0];
+  const [acc_NOhw] = g.node('ConvInteger', [toInt8(xq_u8), filter, toInt8(xZero_u8), offset], {
+    kernel_shape: w.shape.slice(2),
+    pads: [o.padding[0], o.padding[1], o.padding[0], o.padding[1]],
+    strides: o.stride,
+    dilations: o.dilation,
+    group: 1,
+  });
+  g.shapes.set(acc_NOhw, shape);
+  const scales = g.constant(w.scales_O, 'float32', [1, outChannels, 1, 1]);
+  const scale_1O11 = g.op('Mul', [xScale, scales], [1, outChannels, 1, 1], 'float32');
+  const y = g.op('Mul', [g.op('Cast', [acc_NOhw], shape, 'float32', { to: FLOAT32 }), scale_1O11], shape, 'float32');
+  return b ? g.op('Add', [y, reshape(g, b, [1, outChannels, 1, 1])], shape, 'float32') : y;
+}
