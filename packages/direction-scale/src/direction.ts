@@ -287,7 +287,7 @@ export class ScaleDirection implements Direction<ScaleState> {
         const idx_Bl = F.reshape(F.cast(idx, 'int32'), [-1, z.shape[1]]); // [B·l] -> [B, l]
         const codes_RlC = ms.embed(state.guided ? F.concat([idx_Bl, idx_Bl], 0) : idx_Bl);
         return (backbone.residualCondition as NonNullable<typeof backbone.residualCondition>)(z, codes_RlC);
-      }, { weights: 'feed', name: 'scale_residual_condition' }));
+      }, { weights: 'auto', embedMaxBytes: 64 * 2 ** 20, name: 'scale_residual_condition' }));
       const zr_RlD = condition(z_RlD, indices);
       observe?.('residualCondition', host(F, zr_RlD));
       const residualGuided = state.guided && options.cfg - 1 !== 1;
@@ -314,7 +314,7 @@ export class ScaleDirection implements Direction<ScaleState> {
         next.push(next_BlC, ...(guided ? [F.concat([next_BlC, next_BlC], 0)] : [])); // the next step's rows, then stacked for guidance
       }
       return [idx_Bl, h_BChw, acc.fHat_BChw, ...residual, ...next];
-    }, { weights: 'feed', name: 'scale_accumulate' }));
+    }, { weights: 'auto', embedMaxBytes: 64 * 2 ** 20, name: 'scale_accumulate' }));
     const out = residualRows ? tail(indices, state.fHat_BChw, residualRows) : tail(indices, state.fHat_BChw);
     const [idx_Bl, h_BChw, fHat_BChw] = out;
     const residual_BChw = residualRows ? out[3] : undefined;

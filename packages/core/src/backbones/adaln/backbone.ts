@@ -25,6 +25,8 @@ import { attentionMask, checkLength } from './sequence';
 import { VarTransformer, type BlockKv } from './var-model';
 
 const SUBJECT = 'backbone/adaln';
+/** Weights up to this size are embedded (pre-packed) in each step's session; larger models share one fed copy. */
+const EMBED_MAX_BYTES = 64 * 2 ** 20;
 
 /**
  * Keys and values of every block for the positions fed so far, and the blocks' AdaLN
@@ -160,8 +162,9 @@ export class AdalnBackbone implements Backbone {
    * `run` as one graph per call layout on engines that trace (the onnx engine; eager
    * elsewhere): the KV cache goes in and comes out as graph inputs/outputs (the call that
    * fills the sequence returns none: no step follows), the blocks' modulations come out
-   * of the first call and go into the later ones, and weights are fed (`weights: 'feed'`)
-   * so the sessions of the growing cache lengths share one copy. The layout (attention
+   * of the first call and go into the later ones, and weights are fed so the sessions of
+   * the growing cache lengths share one copy (small models, up to `EMBED_MAX_BYTES` of
+   * weights, embed them within the engine's budget: `weights: 'auto'`). The layout (attention
    * pattern, which optional inputs, first or last call) is what the graph closes over;
    * the input shapes pick the session.
    */
@@ -189,7 +192,7 @@ export class AdalnBackbone implements Backbone {
           const r = this.run({ inputs: inputs as Tensor, labels, levels, attention, context: ctx }, start, pastKv, ada);
           return { hidden: r.output.hidden, cond: r.output.cond as Tensor, kv: last ? [] : r.kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]), ada: pastAda ? [] : [...r.ada] };
         });
-      }, { weights: 'feed', name: 'adaln_step' });
+      }, { weights: 'auto', embedMaxBytes: EMBED_MAX_BYTES, name: 'adaln_step' });
       this.compiledSteps.set(key, step);
     }
     const args = [

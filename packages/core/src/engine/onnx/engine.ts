@@ -259,7 +259,7 @@ export class OnnxEngine implements Engine {
         return tpl;
       });
       const settings = { ...this.graphSettings, threads: options.threads ?? this.graphSettings.threads };
-      const embedded = options.weights === 'auto' ? this.embedWithinBudget(trace) : 0;
+      const embedded = options.weights === 'auto' ? this.embedWithinBudget(trace, options.embedMaxBytes ?? Infinity) : 0;
       const release = embedded ? () => { this.embeddedBytes -= embedded; } : undefined;
       return new TracedGraph(trace.g.encode(options.name ?? 'tessera'), inputValues, [...trace.g.outputs], template, trace.external, settings, graphFlops(trace.g), release);
     } finally {
@@ -273,10 +273,10 @@ export class OnnxEngine implements Engine {
    * budget, they become initializers (the inputs are removed; staleness is still checked
    * through `external`). Returns the bytes embedded (0: the graph keeps feeding them).
    */
-  private embedWithinBudget(trace: Trace): number {
+  private embedWithinBudget(trace: Trace, maxBytes: number): number {
     const fed = trace.external.filter((e) => e.input !== undefined);
     const bytes = fed.reduce((n, e) => n + (e.tensor.data as TypedData).byteLength, 0);
-    if (bytes === 0 || this.embeddedBytes + bytes > this.embedBudgetBytes) return 0;
+    if (bytes === 0 || bytes > maxBytes || this.embeddedBytes + bytes > this.embedBudgetBytes) return 0;
     for (const e of fed) {
       trace.g.inputToInitializer(e.input as string, e.tensor.data as TypedData);
       (e as { input?: string }).input = undefined;

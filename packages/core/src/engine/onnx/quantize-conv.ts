@@ -35,10 +35,10 @@ import { convShape } from './shapes';
 /** ONNX TensorProto.DataType codes for `Cast`'s `to`. */
 const FLOAT32 = 1, UINT8 = 2, INT8 = 3;
 
-/** A filter [out, in/groups, kh, kw] quantized per output channel. */
+/** A filter [out, in, kh, kw] quantized per output channel, stored as `ConvInteger` reads it. */
 export interface QuantizedFilter {
-  /** int8 q, same layout as the float filter: W[o, ...] ≈ q[o, ...] · scales[o]. */
-  readonly q_OIhw: Int8Array;
+  /** q + 128 (uint8 with zero point 128), same layout as the float filter: W[o, ...] ≈ (u8[o, ...] - 128) · scales[o]. */
+  readonly u8_OIhw: Uint8Array;
   /** float32 [out]. */
   readonly scales_O: Float32Array;
   readonly shape: readonly [number, number, number, number];
@@ -48,7 +48,7 @@ export interface QuantizedFilter {
 export function quantizeFilter(w_OIhw: Float32Array, shape: readonly number[]): QuantizedFilter {
   const [outChannels, inChannels, kh, kw] = shape;
   const per = inChannels * kh * kw;
-  const q_OIhw = new Int8Array(outChannels * per);
+  const u8_OIhw = new Uint8Array(outChannels * per);
   const scales_O = new Float32Array(outChannels);
   for (let o = 0; o < outChannels; o++) {
     const row = o * per;
@@ -56,14 +56,18 @@ export function quantizeFilter(w_OIhw: Float32Array, shape: readonly number[]): 
     for (let i = 0; i < per; i++) amax = Math.max(amax, Math.abs(w_OIhw[row + i]));
     const s = amax > 0 ? amax / 127 : 1;
     scales_O[o] = s;
-    for (let i = 0; i < per; i++) q_OIhw[row + i] = Math.max(-127, Math.min(127, Math.round(w_OIhw[row + i] / s)));
+    for (let i = 0; i < per; i++) u8_OIhw[row + i] = 128 + Math.max(-127, Math.min(127, Math.round(w_OIhw[row + i] / s)));
   }
-  return { q_OIhw, scales_O, shape: [outChannels, inChannels, kh, kw] };
+  return { u8_OIhw, scales_O, shape: [outChannels, inChannels, kh, kw] };
 }
 
-/** A uint8 constant built from int8 bit patterns (the graph builder stores int8 initializers; onnxruntime folds the Cast when it loads the graph). */
-function uint8Constant(g: GraphBuilder, bits: Int8Array, shape: number[]): string {
-  const [name] = g.node('Cast', [g.int8Constant(bits, shape)], { to: UINT8 });
+/**
+ * A uint8 constant: the graph builder stores int8 initializers, so the bytes go in as int8
+ * and a Cast (two's-complement wrap, bytes unchanged) makes them uint8 again; onnxruntime
+ * folds it when it loads the graph.
+ */
+function uint8Constant(g: GraphBuilder, u8: Uint8Array, shape: number[]): string {
+  const [name] = g.node('Cast', [g.int8Constant(new Int8Array(u8.buffer, u8.byteOffset, u8.length), shape)], { to: UINT8 });
   g.shapes.set(name, shape); // FLOP counts read the filter's shape
   return name;
 }
@@ -72,10 +76,8 @@ function uint8Constant(g: GraphBuilder, bits: Int8Array, shape: number[]): strin
 export function conv2dInt8(g: GraphBuilder, x: Value, w: QuantizedFilter, b: Value | undefined, o: ConvAttrs): Value {
   const shape = convShape(x.shape, w.shape, o.stride, o.padding, o.dilation, 1);
   const outChannels = w.shape[0];
-  const offset = uint8Constant(g, Int8Array.of(-128), []); // 0x80: the uint8 128
-  // q + 128 as a byte is q's byte with its top bit flipped
-  const filterBits = Int8Array.from(w.q_OIhw, (q) => q ^ -128);
-  const filter = uint8Constant(g, filterBits, [...w.shape]);
+  const offset = uint8Constant(g, Uint8Array.of(128), []);
+  const filter = uint8Constant(g, w.u8_OIhw, [...w.shape]);
   const [xq_u8, xScale, xZero_u8] = g.node('DynamicQuantizeLinear', [x.name], {}, 3);
   const toInt8 = (u8: string): string => g.node('Cast', [g.node('BitwiseXor', [u8, offset])[0]], { to: INT8 })[0];
   const [acc_NOhw] = g.node('ConvInteger', [toInt8(xq_u8), filter, toInt8(xZero_u8), offset], {

@@ -35,6 +35,12 @@ export interface TensorSpec {
 export interface CompileOptions {
   /** `embed` (default): weights are initializers; `feed`: inputs shared by all shapes' sessions; `auto`: embedded within the engine's budget, else fed. */
   weights?: WeightMode;
+  /**
+   * `auto` only: embed a graph's weights only when they total at most this many bytes
+   * (a function with one session per step of a long loop sets it, so that small models
+   * get pre-packed weights and large ones share one fed copy).
+   */
+  embedMaxBytes?: number;
   /** Intra-op threads of this function's sessions (default: the engine's). */
   threads?: number;
   /** Graph name in exported models. */
