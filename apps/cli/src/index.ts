@@ -90,7 +90,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--device <device>', 'onnx device: cpu, cuda or auto', 'auto')
     .option('--threads <n>', 'intra-op threads of the onnx engine (default: all cores)')
     .option('--spinning', 'busy-waiting onnxruntime threads while sampling')
-    .option('--precision <p>', 'onnx engine: fp32 (default) or int8 linear layers in traced graphs', 'fp32')
+    .option('--precision <p>', 'onnx engine: fp32 (default), int8 (int8 linear layers in traced graphs) or int8-conv (and int8 convolutions)', 'fp32')
     .action(async (o: BenchFlags) => {
       await benchCommand(o, write);
     });
@@ -125,7 +125,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--out <file>', 'PNG grid; the resolved config goes beside it (grid.config.json)', 'grid.png')
     .option('--dry-run', 'build every module with lazy random weights and print parameter counts (nothing allocated)')
     .option('--json', 'with --dry-run: machine-readable counts')
-    .option('--precision <p>', 'onnx engine: fp32 (default, the official numerics) or int8 (int8 linear layers, faster, slightly different samples)', 'fp32')
+    .option('--precision <p>', 'onnx engine: fp32 (default, the official numerics), int8 (int8 linear layers: faster, slightly different samples) or int8-conv (also the decoder\'s convolutions: faster still, noisier images)', 'fp32')
     .action(async (o: SampleFlags) => {
       await sampleCommand(createHost(), o, write);
     });

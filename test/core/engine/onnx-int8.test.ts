@@ -1,9 +1,11 @@
 /**
- * The onnx engine's reduced precision (`precision: 'int8'`, engine/onnx/quantize.ts): a
- * traced linear layer with a parameter weight becomes one int8 `DynamicQuantizeMatMul`
- * and stays within a stated tolerance of float32; the default engine stays float32
- * (bit-for-bit the same results as an engine created with `precision: 'fp32'`), and
- * eager ops and matmuls of two activations are never quantized.
+ * The onnx engine's reduced precision (`precision: 'int8'`, engine/onnx/quantize.ts and
+ * quantize-conv.ts): a traced linear layer with a parameter weight becomes one int8
+ * `DynamicQuantizeMatMul`, a traced convolution with a parameter filter an int8
+ * `ConvInteger`, and both stay within a stated tolerance of float32; the default engine
+ * stays float32 (bit-for-bit the same results as an engine created with `precision:
+ * 'fp32'`), and eager ops, matmuls of two activations and grouped convolutions are never
+ * quantized.
  */
 import { expect } from 'chai';
 import { OnnxEngine, Rng, Tensor } from '@tessera/core';
@@ -125,14 +127,19 @@ describe('onnx engine: int8 convolutions', function () {
   let fp32: ReturnType<typeof run>;
   let byDefault: ReturnType<typeof run>;
   let int8: ReturnType<typeof run>;
+  let int8Linear: ReturnType<typeof run>;
   before(async () => {
     fp32 = run(await OnnxEngine.create({ device: 'cpu', precision: 'fp32' }));
     byDefault = run(await OnnxEngine.create({ device: 'cpu' }));
-    int8 = run(await OnnxEngine.create({ device: 'cpu', precision: 'int8' }));
+    int8 = run(await OnnxEngine.create({ device: 'cpu', precision: 'int8-conv' }));
+    int8Linear = run(await OnnxEngine.create({ device: 'cpu', precision: 'int8' }));
   });
 
-  it('defaults to fp32 convolutions: the same bits as an explicit fp32 engine', () => {
-    for (const k of ['padded', 'strided', 'pointwise', 'grouped'] as const) expect(Array.from(byDefault[k])).to.deep.equal(Array.from(fp32[k]));
+  it('defaults to fp32 convolutions, and precision int8 (linear layers only) keeps them: the same bits as an explicit fp32 engine', () => {
+    for (const k of ['padded', 'strided', 'pointwise', 'grouped'] as const) {
+      expect(Array.from(byDefault[k])).to.deep.equal(Array.from(fp32[k]));
+      expect(Array.from(int8Linear[k])).to.deep.equal(Array.from(fp32[k]));
+    }
   });
 
   it('an int8 convolution (padded, strided and dilated, 1x1 without bias) stays within 3% (max abs error / max |y|) and 2% rms of fp32, and is not exact', () => {

@@ -8,6 +8,7 @@
  * labelled as such, forward steps and a training step), `full` (the PEER_BENCH settings,
  * batch 1 and 8: tens of minutes). Nothing is extrapolated: every figure was measured.
  */
+import type { Precision } from '../engine/onnx/quantize';
 import type { Engine } from '../engine/engine';
 import { OnnxEngine } from '../engine/onnx/engine';
 import { TfjsEngine } from '../engine/tfjs/engine';
@@ -36,7 +37,7 @@ export interface BenchOptions {
   /** Busy-waiting onnxruntime threads while sampling (default false). */
   spinning?: boolean;
   /** onnx engine precision (default fp32; `int8`: int8 linear layers in traced graphs). */
-  precision?: 'fp32' | 'int8';
+  precision?: Precision;
   /** Only these presets (tiny and released names). */
   only?: string[];
   log?(line: string): void;

@@ -12,7 +12,7 @@ import { onnxBackends } from './onnx/runtime';
 export interface EngineCreateOptions {
   device?: 'cpu' | 'cuda' | 'auto';
   /** onnx: `int8` lowers traced linear layers to int8 GEMMs (`--precision`); others ignore it. */
-  precision?: 'fp32' | 'int8';
+  precision?: (typeof PRECISIONS)[number];
 }
 
 export interface EngineFactory {
@@ -26,9 +26,9 @@ const factories: EngineFactory[] = [
   { name: 'onnx', describe: 'onnxruntime-node (CUDA provider when its binaries are installed, else CPU); eager one-op sessions, or traced graphs via compile(); inference only', create: (o) => OnnxEngine.create({ device: o?.device ?? 'auto', precision: o?.precision ?? 'fp32' }) },
 ];
 
-export const PRECISIONS = ['fp32', 'int8'] as const;
+export const PRECISIONS = ['fp32', 'int8', 'int8-conv'] as const;
 
-/** A `--precision` value, checked: `fp32` or `int8`. */
+/** A `--precision` value, checked: `fp32`, `int8` or `int8-conv`. */
 export function parsePrecision(value: string): (typeof PRECISIONS)[number] {
   if ((PRECISIONS as readonly string[]).includes(value)) return value as (typeof PRECISIONS)[number];
   throw new TesseraError('USAGE', `precision \`${value}\` is not one of ${PRECISIONS.map((p) => `\`${p}\``).join(', ')}`, { data: { requested: value, available: [...PRECISIONS] } });

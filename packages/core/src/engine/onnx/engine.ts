@@ -49,6 +49,8 @@ export interface OnnxEngineOptions {
    * `fp32` (default): float32 everywhere. `int8`: in traced graphs, linear layers whose
    * weight is a concrete tensor (a parameter) use int8 weights and dynamically quantized
    * activations (quantize.ts); samples then differ slightly from the official float32 ones.
+   * `int8-conv`: convolutions too (quantize-conv.ts: the decoders; a larger effect on
+   * the images, ~35 dB PSNR against fp32 on VAR's VQVAE, see BENCHMARKS.md).
    */
   precision?: Precision;
   /**
@@ -406,7 +408,7 @@ export class OnnxEngine implements Engine {
   private int8Weight(x: Tensor, weight: Tensor): QuantizedWeight | undefined {
     const trace = this.activeTrace;
     const w = this.t(weight);
-    if (this.precision !== 'int8' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 2 || w.dtype !== 'float32') return undefined;
+    if (this.precision === 'fp32' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 2 || w.dtype !== 'float32') return undefined;
     let q = this.quantized.get(w);
     if (!q) {
       q = quantizeRows(w.data as Float32Array, w.shape[0], w.shape[1]);
@@ -430,10 +432,10 @@ export class OnnxEngine implements Engine {
   }
   /** int8 copies of the filters traced graphs lowered so far (made once per parameter tensor). */
   private readonly quantizedFilters = new WeakMap<OnnxTensor, QuantizedFilter>();
-  /** The int8 form of `weight` when this convolution is lowered to int8 (precision int8, traced input, concrete 4-D filter). */
+  /** The int8 form of `weight` when this convolution is lowered to int8 (precision int8-conv, traced input, concrete 4-D filter). */
   private int8Filter(x: Tensor, weight: Tensor): QuantizedFilter | undefined {
     const trace = this.activeTrace, w = this.t(weight);
-    if (this.precision !== 'int8' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 4 || w.dtype !== 'float32') return undefined;
+    if (this.precision !== 'int8-conv' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 4 || w.dtype !== 'float32') return undefined;
     const q = this.quantizedFilters.get(w) ?? quantizeFilter(w.data as Float32Array, w.shape);
     this.quantizedFilters.set(w, q);
     if (w.id < trace.startId) trace.external.push({ tensor: w }); // re-traced when the parameter is replaced

@@ -1,6 +1,6 @@
 /**
  * Floating-point operations of a traced graph, counted from its node shapes: the
- * multiply-adds of `MatMul`, `Gemm`, `Conv` and the int8 `DynamicQuantizeMatMul` (2 per multiply-add), which is what the
+ * multiply-adds of `MatMul`, `Gemm`, `Conv` and the int8 `DynamicQuantizeMatMul` and `ConvInteger` (2 per multiply-add), which is what the
  * benchmarks' GFLOP/s figures (and PEER_BENCH.md's FLOP column) mean. Elementwise ops,
  * norms and softmax are left out: they are memory-bound and a small share of the work.
  */
@@ -21,7 +21,7 @@ export function graphFlops(g: GraphBuilder): number {
     } else if (n.op === 'Gemm') {
       const transA = n.attrs.transA === 1;
       flops += 2 * prod(out) * (transA ? a[0] : a[1]);
-    } else if (n.op === 'Conv') {
+    } else if (n.op === 'Conv' || n.op === 'ConvInteger') {
       // out [N, Co, ...spatial], weight [Co, Ci/groups, ...kernel]
       flops += 2 * prod(out) * prod(b.slice(1));
     }

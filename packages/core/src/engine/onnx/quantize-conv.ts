@@ -2,26 +2,29 @@
  * Reduced precision for traced graphs, convolutions: a `conv2d` with a parameter filter
  * becomes an int8 convolution (`precision: 'int8'` of the onnx engine; quantize.ts does
  * the same for linear layers). Not part of any paper or official code: the official
- * tokenizers decode in float32. It trades a bounded error in every convolution's output
- * (~0.6% rms on random data) for onnxruntime's int8 GEMM (AVX-512 VNNI on x86): 1.5-2.6×
- * the speed of its float32 `Conv` on the decoders' shapes (BENCHMARKS.md, "Reduced precision").
+ * tokenizers decode in float32. Each convolution's output moves by ~0.5-2% rms; through
+ * VAR-d16's 51 decoder convolutions that adds up to ~35 dB PSNR against float32. In
+ * exchange onnxruntime's int8 GEMM (AVX-512 VNNI on x86) runs the decoders' 3×3
+ * convolutions 1.05-2.2× faster than its float32 `Conv` (the least at 256×256, where
+ * the im2col buffer is large) (BENCHMARKS.md, "Reduced precision").
  *
  * Filters W[o, i, kh, kw] are quantized once per parameter tensor, symmetrically per output
  * channel: s_o = max |W[o, ...]| / 127, q = round(W / s_o) in [-127, 127]. Activations are
  * quantized per tensor at run time by `DynamicQuantizeLinear` (uint8 x_q, scale s_x, zero
- * point z_x), then the standard `ConvInteger` computes Σ (x_q - z_x)(w_q - z_w) in int32,
- * and y = that · s_x · s_o + bias in float32 (Cast, Mul by [1, O, 1, 1], Add).
+ * point z_x); the standard `ConvInteger` computes Σ (x_q - z_x) · q in int32, and
+ * y = that · s_x · s_o + bias in float32 (Cast, Mul by [1, O, 1, 1], Add).
  *
- * Why the operand types are what they are: onnxruntime's CPU `ConvInteger` reaches the
- * VNNI kernel only for uint8 filters with int8 activations (measured: uint8 × int8 filters
- * runs at ~40 GOP/s, int8 × int8 too, uint8 × uint8 at ~60% of the chosen form). So the
- * filter is stored as q + 128 with zero point 128, and the uint8 activations are moved to
- * int8 exactly by flipping their top bit (x_q ^ 0x80 read as int8 is x_q - 128; the zero
- * point moves with them, so padding, which `ConvInteger` fills with the zero point, stays
- * an exact 0). The zero point must be one number per tensor (onnxruntime refuses a
- * per-channel one), which symmetric filters satisfy; the per-channel scales are applied
- * after the integer convolution. Only groups = 1 is lowered (strides, dilations and
- * padding are the kernel's own attributes); grouped convolutions stay float32.
+ * Why the operand types are what they are: onnxruntime's CPU `ConvInteger` reaches its
+ * VNNI kernel only with int8 activations and uint8 filters. Measured on one convolution:
+ * uint8 activations with int8 filters, or int8 with int8, run at ~40 GOP/s (a quarter of
+ * float32), uint8 with uint8 about as fast as float32. So the filter is stored as q + 128
+ * with zero point 128, and the uint8 activations move to int8 exactly by flipping their
+ * top bit (x_q ^ 0x80 read as int8 is x_q - 128; the zero point moves with them, and
+ * `ConvInteger` pads with the zero point, so padding stays an exact 0). onnxruntime takes
+ * one filter zero point per tensor only, which symmetric filters satisfy; the per-channel
+ * scales are applied after the integer convolution. Strides, dilations and padding are
+ * the kernel's own attributes; only groups = 1 is lowered (a grouped or depthwise
+ * convolution would run one small GEMM per group), grouped convolutions stay float32.
  *
  * On x86 CPUs without VNNI, onnxruntime's uint8 × int8 kernels may saturate 16-bit
  * intermediate sums, as `DynamicQuantizeMatMul` may (quantize.ts): `int8` is meant for
@@ -68,7 +71,7 @@ export function quantizeFilter(w_OIhw: Float32Array, shape: readonly number[]): 
  */
 function uint8Constant(g: GraphBuilder, u8: Uint8Array, shape: number[]): string {
   const [name] = g.node('Cast', [g.int8Constant(new Int8Array(u8.buffer, u8.byteOffset, u8.length), shape)], { to: UINT8 });
-  g.shapes.set(name, shape); // FLOP counts read the filter's shape
+  g.shapes.set(name, shape); // so that FLOP counts can read the filter's shape
   return name;
 }
 
@@ -76,11 +79,11 @@ function uint8Constant(g: GraphBuilder, u8: Uint8Array, shape: number[]): string
 export function conv2dInt8(g: GraphBuilder, x: Value, w: QuantizedFilter, b: Value | undefined, o: ConvAttrs): Value {
   const shape = convShape(x.shape, w.shape, o.stride, o.padding, o.dilation, 1);
   const outChannels = w.shape[0];
-  const offset = uint8Constant(g, Uint8Array.of(128), []);
+  const u128 = uint8Constant(g, Uint8Array.of(128), []); // the top bit to flip, and the filter's zero point
   const filter = uint8Constant(g, w.u8_OIhw, [...w.shape]);
   const [xq_u8, xScale, xZero_u8] = g.node('DynamicQuantizeLinear', [x.name], {}, 3);
-  const toInt8 = (u8: string): string => g.node('Cast', [g.node('BitwiseXor', [u8, offset])[0]], { to: INT8 })[0];
-  const [acc_NOhw] = g.node('ConvInteger', [toInt8(xq_u8), filter, toInt8(xZero_u8), offset], {
+  const toInt8 = (u8: string): string => g.node('Cast', [g.node('BitwiseXor', [u8, u128])[0]], { to: INT8 })[0];
+  const [acc_NOhw] = g.node('ConvInteger', [toInt8(xq_u8), filter, toInt8(xZero_u8), u128], {
     kernel_shape: w.shape.slice(2),
     pads: [o.padding[0], o.padding[1], o.padding[0], o.padding[1]],
     strides: o.stride,

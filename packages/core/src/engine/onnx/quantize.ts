@@ -18,7 +18,8 @@ import type { Value, GraphBuilder } from './graph';
 import { reshape } from './lower';
 import { shapeError } from './shapes';
 
-export type Precision = 'fp32' | 'int8';
+/** `fp32`; `int8`: int8 linear layers; `int8-conv`: int8 linear layers and convolutions (quantize-conv.ts). */
+export type Precision = 'fp32' | 'int8' | 'int8-conv';
 
 /** A weight [out, in] quantized per output channel, transposed for `DynamicQuantizeMatMul`. */
 export interface QuantizedWeight {
