@@ -20,7 +20,7 @@ const USAGE = `usage: node scripts/peer/side-by-side.mjs --repo <VAR checkout> [
 
   --repo <dir>        checkout of github.com/FoundationVision/VAR (or env VAR_REPO)
   --rounds <n>        rounds, each one peer run and one Tessera run (default 2)
-  --precision <p>     passed to tessera bench: fp32 (default) or int8
+  --precision <p>     passed to tessera bench: fp32 (default), int8 or int8-conv
   --threads <n>       threads of both (default 2)
   --python <path>     Python interpreter for the peer (default /usr/bin/python3)
   --json              print the results as JSON instead of a table
@@ -58,7 +58,7 @@ const rounds = Number(opts.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) fail(`--rounds must be a positive integer, got ${opts.rounds}`);
 const threads = Number(opts.threads);
 if (!Number.isInteger(threads) || threads < 1) fail(`--threads must be a positive integer, got ${opts.threads}`);
-if (opts.precision !== undefined && !['fp32', 'int8'].includes(opts.precision)) fail(`--precision must be fp32 or int8, got ${opts.precision}`);
+if (opts.precision !== undefined && !['fp32', 'int8', 'int8-conv'].includes(opts.precision)) fail(`--precision must be fp32, int8 or int8-conv, got ${opts.precision}`);
 const cli = join(ROOT, 'apps', 'cli', 'dist', 'bin.js');
 if (!existsSync(cli)) fail('apps/cli/dist/bin.js is missing: run `npm run build` at the repository root first');
 const peerScript = join(ROOT, 'scripts', 'peer', 'var_sample.py');
