@@ -25,9 +25,10 @@ import { HostValue, OnnxDevice, onnxBackends, OrtSession, SessionSettings } from
 import { reshapeTarget } from './shapes';
 import { graphFlops } from './flops';
 import { OnnxTensor, TensorStore } from './tensor';
-import { linearInt8, Precision, QuantizedWeight, quantizeRows } from './quantize';
-import { conv2dInt8, QuantizedFilter, quantizeFilter } from './quantize-conv';
-import { CompiledFunction, compileFunction, CompileOptions, flattenTree, rebuildTree, Trace, TracedGraph, TensorSpec, TensorTree } from './trace';
+import { linearInt8, Precision } from './quantize';
+import { conv2dInt8 } from './quantize-conv';
+import { Int8Weights } from './reduced-precision';
+import { CompiledFunction, compileFunction, CompileOptions, EmbedBudget, flattenTree, rebuildTree, Trace, TracedGraph, TensorSpec, TensorTree } from './trace';
 
 export interface OnnxEngineOptions {
   /** `auto`: CUDA when onnxruntime reports its provider bundled, else CPU. */
@@ -77,13 +78,12 @@ export class OnnxEngine implements Engine {
   private readonly eagerCacheSize: number;
   private activeTrace: Trace | undefined;
   readonly precision: Precision;
-  /** int8 copies of the weights traced graphs lowered so far (made once per parameter tensor). */
-  private readonly quantized = new WeakMap<OnnxTensor, QuantizedWeight>();
+  /** The int8 forms of the weights traced graphs lowered so far (precision int8, int8-conv). */
+  private readonly int8: Int8Weights;
   /** Compiled-graph runs and their MatMul/Gemm/Conv FLOPs so far (benchmarks read the differences). */
   readonly stats = { graphRuns: 0, flops: 0 };
-  private readonly embedBudgetBytes: number;
-  /** Weight bytes embedded by live `weights: 'auto'` sessions. */
-  private embeddedBytes = 0;
+  /** Weights embedded by live `weights: 'auto'` sessions, within `embedBudgetBytes`. */
+  private readonly embedBudget: EmbedBudget;
 
   private constructor(device: OnnxDevice, options: OnnxEngineOptions) {
     this.info = { name: 'onnx', backend: device, differentiable: false };
@@ -94,7 +94,8 @@ export class OnnxEngine implements Engine {
     this.eagerParallelElements = options.eagerParallelElements ?? 1 << 18;
     this.eagerCacheSize = options.eagerCacheSize ?? 1024;
     this.precision = options.precision ?? 'fp32';
-    this.embedBudgetBytes = options.embedBudgetBytes ?? DEFAULT_EMBED_BUDGET;
+    this.int8 = new Int8Weights(this.precision);
+    this.embedBudget = new EmbedBudget(options.embedBudgetBytes ?? DEFAULT_EMBED_BUDGET);
   }
 
   /** Loads onnxruntime-node and picks the device. */
@@ -261,30 +262,12 @@ export class OnnxEngine implements Engine {
         return tpl;
       });
       const settings = { ...this.graphSettings, threads: options.threads ?? this.graphSettings.threads };
-      const embedded = options.weights === 'auto' ? this.embedWithinBudget(trace, options.embedMaxBytes ?? Infinity) : 0;
-      const release = embedded ? () => { this.embeddedBytes -= embedded; } : undefined;
+      const release = options.weights === 'auto' ? this.embedBudget.embed(trace, options.embedMaxBytes ?? Infinity) : undefined;
       return new TracedGraph(trace.g.encode(options.name ?? 'tessera'), inputValues, [...trace.g.outputs], template, trace.external, settings, graphFlops(trace.g), release);
     } finally {
       trace.closed = true;
       this.activeTrace = undefined;
     }
-  }
-
-  /**
-   * `weights: 'auto'`: when the weights this trace feeds fit in what is left of the embed
-   * budget, they become initializers (the inputs are removed; staleness is still checked
-   * through `external`). Returns the bytes embedded (0: the graph keeps feeding them).
-   */
-  private embedWithinBudget(trace: Trace, maxBytes: number): number {
-    const fed = trace.external.filter((e) => e.input !== undefined);
-    const bytes = fed.reduce((n, e) => n + (e.tensor.data as TypedData).byteLength, 0);
-    if (bytes === 0 || bytes > maxBytes || this.embeddedBytes + bytes > this.embedBudgetBytes) return 0;
-    for (const e of fed) {
-      trace.g.inputToInitializer(e.input as string, e.tensor.data as TypedData);
-      (e as { input?: string }).input = undefined;
-    }
-    this.embeddedBytes += bytes;
-    return bytes;
   }
 
   /**
@@ -400,22 +383,9 @@ export class OnnxEngine implements Engine {
 
   // ---- layers ----
   linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-    const int8 = this.int8Weight(x, weight);
+    const int8 = this.int8.linear(this.activeTrace, this.t(x), this.t(weight));
     if (int8) return this.one(bias ? [x, bias] : [x], (g, [v, b]) => linearInt8(g, v as Value, int8, b as Value | undefined));
     return this.one(bias ? [x, weight, bias] : [x, weight], (g, [v, w, b]) => L.linear(g, v as Value, w as Value, b as Value | undefined));
-  }
-  /** The int8 form of `weight` when this linear layer is lowered to int8 (precision int8, traced input, concrete 2-D weight). */
-  private int8Weight(x: Tensor, weight: Tensor): QuantizedWeight | undefined {
-    const trace = this.activeTrace;
-    const w = this.t(weight);
-    if (this.precision === 'fp32' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 2 || w.dtype !== 'float32') return undefined;
-    let q = this.quantized.get(w);
-    if (!q) {
-      q = quantizeRows(w.data as Float32Array, w.shape[0], w.shape[1]);
-      this.quantized.set(w, q);
-    }
-    if (w.id < trace.startId) trace.external.push({ tensor: w }); // re-traced when the parameter is replaced
-    return q;
   }
   embedding(indices: Tensor, table: Tensor): Tensor { return this.gather(table, indices, 0); }
   layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined, eps: number): Tensor {
@@ -426,20 +396,9 @@ export class OnnxEngine implements Engine {
   }
   conv2d(x: Tensor, weight: Tensor, bias?: Tensor, options: Conv2dOptions = {}): Tensor {
     const attrs = { stride: pair(options.stride, 1), padding: pair(options.padding, 0), dilation: pair(options.dilation, 1), groups: options.groups ?? 1 };
-    const int8 = attrs.groups === 1 ? this.int8Filter(x, weight) : undefined;
+    const int8 = attrs.groups === 1 ? this.int8.filter(this.activeTrace, this.t(x), this.t(weight)) : undefined;
     if (int8) return this.one(bias ? [x, bias] : [x], (g, [v, b]) => conv2dInt8(g, v as Value, int8, b as Value | undefined, attrs));
     return this.one(bias ? [x, weight, bias] : [x, weight], (g, [v, w, b]) => L.conv2d(g, v as Value, w as Value, b as Value | undefined, attrs));
-  }
-  /** int8 copies of the filters traced graphs lowered so far (made once per parameter tensor). */
-  private readonly quantizedFilters = new WeakMap<OnnxTensor, QuantizedFilter>();
-  /** The int8 form of `weight` when this convolution is lowered to int8 (precision int8-conv, traced input, concrete 4-D filter). */
-  private int8Filter(x: Tensor, weight: Tensor): QuantizedFilter | undefined {
-    const trace = this.activeTrace, w = this.t(weight);
-    if (this.precision !== 'int8-conv' || !trace || !this.t(x).symbol || w.symbol || w.shape.length !== 4 || w.dtype !== 'float32') return undefined;
-    const q = this.quantizedFilters.get(w) ?? quantizeFilter(w.data as Float32Array, w.shape);
-    this.quantizedFilters.set(w, q);
-    if (w.id < trace.startId) trace.external.push({ tensor: w }); // re-traced when the parameter is replaced
-    return q;
   }
   attention(q: Tensor, k: Tensor, v: Tensor, options?: AttentionOptions): Tensor { return this.tidy(() => attentionComposite(this, q, k, v, options)); }
   interpolate(x: Tensor, size: [number, number], mode: InterpolationMode): Tensor {

@@ -90,6 +90,30 @@ export class Trace {
   }
 }
 
+/**
+ * The engine-wide budget of weights that `weights: 'auto'` graphs embed: a trace's fed
+ * weights become initializers when they fit what is left (and the graph's own cap); the
+ * graph gives its share back when disposed.
+ */
+export class EmbedBudget {
+  private used = 0;
+
+  constructor(readonly bytes: number) {}
+
+  /** Embeds the weights `trace` feeds if they fit; returns the release to call on dispose, or undefined (still fed). */
+  embed(trace: Trace, maxBytes: number): (() => void) | undefined {
+    const fed = trace.external.filter((e) => e.input !== undefined);
+    const bytes = fed.reduce((n, e) => n + (e.tensor.data as TypedData).byteLength, 0);
+    if (bytes === 0 || bytes > maxBytes || this.used + bytes > this.bytes) return undefined;
+    for (const e of fed) {
+      trace.g.inputToInitializer(e.input as string, e.tensor.data as TypedData);
+      e.input = undefined; // still external: a replaced weight makes the graph stale
+    }
+    this.used += bytes;
+    return () => { this.used -= bytes; };
+  }
+}
+
 class Leaf {
   constructor(readonly index: number) {}
 }
