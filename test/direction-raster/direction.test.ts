@@ -5,7 +5,7 @@
  * the refusal of multi-scale token maps.
  */
 import { expect } from 'chai';
-import { DiscreteTokens, Engine, Generator, HeadInput, isTesseraError, parseSettings, Sampler, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
+import { DiscreteTokens, Engine, Generator, HeadInput, isTesseraError, OnnxEngine, parseSettings, Sampler, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
 import plugin, { RasterDirection } from '@tessera/direction-raster';
 import { adaln, buildTiny, categorical, diffusion, disposeGenerator, msvq, vae } from '../direction-scale/tiny';
 
@@ -54,6 +54,27 @@ describe('direction-raster', () => {
     });
     expect(Array.from(F.readSync(argmax))).to.deep.equal(Array.from(F.readSync(tokens.indices[0])));
     F.dispose([argmax, ctx.labels, ctx.nullLabels, ex.inputs, ex.levels as Tensor, ex.target.indices as Tensor, ...tokens.indices]);
+  });
+
+  it('on the onnx engine: one compiled graph for every one-token step (fixed-capacity KV cache), the same tokens as tfjs', async () => {
+    const O = await OnnxEngine.create({ device: 'cpu' });
+    const compiled: string[] = [];
+    const compile = O.compile.bind(O);
+    O.compile = ((fn: Parameters<typeof compile>[0], o: Parameters<typeof compile>[1]) => { compiled.push(o?.name ?? ''); return compile(fn, o); }) as typeof O.compile;
+    const onnx = buildTiny(O, tinyRaster, 5);
+    const sample = (E: Engine, gen: Generator): number[] => {
+      const { images, tokens } = new Sampler(gen).sample({ labels: [1, null, 3], settings: { cfg: 2, topK: 8 }, seed: 4 });
+      const ids = Array.from(E.readSync((tokens as DiscreteTokens).indices[0]));
+      E.dispose([images, ...(tokens as DiscreteTokens).indices]);
+      return ids;
+    };
+    const before = O.liveTensors();
+    expect(sample(O, onnx)).to.deep.equal(sample(F, g));
+    expect(O.liveTensors()).to.equal(before);
+    // The start call, then all 15 one-token steps in one graph (instead of one graph per cache length).
+    expect(compiled.filter((n) => n === 'adaln_step')).to.have.length(1);
+    expect(compiled.filter((n) => n === 'adaln_fixed_step')).to.have.length(1);
+    disposeGenerator(onnx);
   });
 
   it('samples continuous tokens with a diffusion head', () => {

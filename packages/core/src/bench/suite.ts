@@ -40,6 +40,11 @@ export interface BenchOptions {
   precision?: Precision;
   /** Only these presets (tiny and released names). */
   only?: string[];
+  /**
+   * Diffusion steps of the plan's FAR/MAR runs instead of the plan's own (e.g. '25'), each run
+   * then after a warm-up (for side-by-side comparisons; duplicates dropped).
+   */
+  diffusionSteps?: string;
   log?(line: string): void;
 }
 
@@ -124,6 +129,19 @@ function releasedPlan(mode: BenchMode): ReleasedPlan[] {
     { preset: 'mar-b', batch: 1, diffusionSteps: '100', directionOptions: mar, repeats: 1, reduced: '' },
     { preset: 'mar-b', batch: 8, diffusionSteps: '25', directionOptions: mar, repeats: 1, reduced: '25 diffusion steps (no peer row at batch 8)' },
   ];
+}
+
+/** The plan with its diffusion runs at `steps` steps, each warmed up; duplicates dropped. */
+function withDiffusionSteps(plans: ReleasedPlan[], steps: string): ReleasedPlan[] {
+  const out: ReleasedPlan[] = [];
+  for (const p of plans) {
+    const q = p.diffusionSteps === undefined ? p : {
+      ...p, diffusionSteps: steps, warmup: true,
+      reduced: peerFigure(p.preset, p.batch, steps) ? '' : `${steps} diffusion steps (--diffusion-steps; no peer row at these settings)`,
+    };
+    if (!out.some((o) => o.preset === q.preset && o.batch === q.batch && o.diffusionSteps === q.diffusionSteps)) out.push(q);
+  }
+  return out;
 }
 
 const TINY = ['var-tiny', 'far-tiny', 'mar-tiny', 'hart-tiny'];
@@ -218,7 +236,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchReport>
   const released: ReleasedResult[] = [];
   const forwardSteps: ForwardStepResult[] = [];
   if (!configDir) notes.push('configs/ not found: released architectures skipped');
-  for (const plan of configDir ? releasedPlan(mode).filter((p) => wanted(p.preset)) : []) {
+  const plans = options.diffusionSteps ? withDiffusionSteps(releasedPlan(mode), options.diffusionSteps) : releasedPlan(mode);
+  for (const plan of configDir ? plans.filter((p) => wanted(p.preset)) : []) {
     const { config, source } = releasedPreset(plan.preset, configDir);
     const direction = config.direction as { use: string; options?: Json };
     const cfg = plan.directionOptions ? { ...config, direction: { ...direction, options: { ...(direction.options ?? {}), ...plan.directionOptions } } } : config;

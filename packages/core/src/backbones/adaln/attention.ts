@@ -31,6 +31,12 @@ export interface AttentionCall {
   rotary?: Rotary;
   /** Keys and values of earlier positions, [B, H, Lc, dh] each. */
   past?: { k_BHLd: Tensor; v_BHLd: Tensor };
+  /**
+   * With `past` a fixed-capacity cache [B, H, Lcap, dh]: where the new (single) position
+   * goes, one-hot [1, 1, Lcap, 1]; the new key and value are written there instead of
+   * appended, and `mask` hides the slots not filled yet (fixed-cache.ts).
+   */
+  slot?: Tensor;
 }
 
 export interface AttentionResult {
@@ -82,7 +88,11 @@ export class SelfAttention extends Module {
       q = applyRotary(F, q, cos_B1Ld, sin_B1Ld);
       k = applyRotary(F, k, cos_B1Ld, sin_B1Ld);
     }
-    if (call.past) {
+    if (call.past && call.slot) {
+      const keep = F.sub(1, call.slot);
+      k = F.add(F.mul(call.past.k_BHLd, keep), F.mul(k, call.slot));
+      v = F.add(F.mul(call.past.v_BHLd, keep), F.mul(v, call.slot));
+    } else if (call.past) {
       k = F.concat([call.past.k_BHLd, k], 2);
       v = F.concat([call.past.v_BHLd, v], 2);
     }

@@ -19,6 +19,7 @@ import type { AttentionPattern, Backbone, BackboneInput, BackboneOutput, Context
 import { TesseraError } from '../../errors';
 import { compileIfSupported, type CompiledFunction } from '../../engine/onnx/trace';
 import type { DrawSource } from '../../rng/draws';
+import { FixedCapacitySteps } from './fixed-cache';
 import { HartTransformer } from './hart-model';
 import type { AdalnOptions } from './options';
 import { attentionMask, checkLength } from './sequence';
@@ -83,6 +84,8 @@ export class AdalnBackbone implements Backbone {
   readonly id = SUBJECT;
   readonly module: VarTransformer | HartTransformer;
   readonly context?: ContextSpec;
+  /** Causal one-token steps against a fixed-capacity cache (VAR variant, compiling engines). */
+  private readonly fixed: FixedCapacitySteps | undefined;
   private readonly compiledSteps = new Map<string, CompiledFunction<{ hidden: Tensor; cond: Tensor; kv: Tensor[]; ada: Tensor[] }>>();
 
   constructor(private readonly F: Engine, readonly options: AdalnOptions) {
@@ -108,6 +111,7 @@ export class AdalnBackbone implements Backbone {
         pooling: options.contextPooling,
         timestepLevelEmbed: options.timestepLevelEmbed,
       });
+    this.fixed = this.module instanceof VarTransformer ? new FixedCapacitySteps(F, this.module, this.module.L) : undefined;
     if (options.variant === 'hart' && options.conditioning === 'context') {
       this.context = { tokens: options.contextTokens, dim: options.contextDim, required: true };
     }
@@ -152,7 +156,18 @@ export class AdalnBackbone implements Backbone {
     if (cache !== undefined && !(cache instanceof AdalnKvCache)) {
       throw new TesseraError('USAGE', 'the KV cache passed to `step` was not made by this backbone', { subject: SUBJECT });
     }
-    const { output, kv, ada, length } = this.compiledRun(input, cache?.length ?? 0, cache?.kv, cache?.modulations);
+    const start = cache?.length ?? 0;
+    if (cache && cache.modulations && this.fixed?.applies(input, start)) {
+      checkLength(SUBJECT, start + 1, this.sequenceLength);
+      const { output, kv } = this.fixed.run(input, start, cache.kv, cache.modulations);
+      const next = new AdalnKvCache(this.F, kv, start + 1, cache.takeModulations());
+      cache.dispose();
+      return { output, cache: next };
+    }
+    if (cache && cache.kv.length && cache.kv[0].k_BHLd.shape[2] !== cache.length) {
+      throw new TesseraError('USAGE', 'this KV cache has a fixed capacity (causal one-token steps); it takes only one new token per step', { subject: SUBJECT });
+    }
+    const { output, kv, ada, length } = this.compiledRun(input, start, cache?.kv, cache?.modulations);
     const next = new AdalnKvCache(this.F, kv, length, cache ? cache.takeModulations() : ada);
     cache?.dispose();
     return { output, cache: next };

@@ -193,12 +193,28 @@ export class VarTransformer extends Module {
     return F.add(x_BlC, lvlPos_1lC);
   }
 
-  /** Runs every block with its modulation (`modulations`); `past` holds each block's cached keys/values (sampling). */
-  blocksForward(x_BLC: Tensor, ada: readonly Tensor[], mask: Tensor | undefined, past?: BlockKv): { hidden_BLC: Tensor; kv: BlockKv } {
+  /**
+   * Block-0 input of token inputs at the positions `pos_n` (int32 [n], counted from the
+   * sequence start, so ≥ `firstL`): `embed` for positions known only at run time (a
+   * fixed-capacity cache step, fixed-cache.ts).
+   */
+  embedAt(x_BnCv: Tensor, pos_n: Tensor, levels_L?: Tensor): Tensor {
+    const F = this.F;
+    const levels = levels_L ?? F.tensor(this.levels, [this.L], 'int32');
+    const pos_1nC = F.expandDims(F.gather(F.reshape(this.pos_1LC.value, [this.L, this.cfg.embedDim]), pos_n, 0), 0);
+    const lvl_1nC = F.expandDims(this.lvl_embed.forward(F.gather(levels, pos_n, 0)), 0);
+    return F.add(this.word_embed.forward(x_BnCv), F.add(lvl_1nC, pos_1nC));
+  }
+
+  /**
+   * Runs every block with its modulation (`modulations`); `past` holds each block's cached
+   * keys/values (sampling), written at `slot` when the cache has a fixed capacity.
+   */
+  blocksForward(x_BLC: Tensor, ada: readonly Tensor[], mask: Tensor | undefined, past?: BlockKv, slot?: Tensor): { hidden_BLC: Tensor; kv: BlockKv } {
     const kv: BlockKv = [];
     let x = x_BLC;
     this.blocks.forEach((block, i) => {
-      const r = block.forward(x, ada[i], { mask, past: past?.[i] });
+      const r = block.forward(x, ada[i], { mask, past: past?.[i], slot });
       x = r.x_BLC;
       kv.push({ k_BHLd: r.k_BHLd, v_BHLd: r.v_BHLd });
     });
