@@ -91,6 +91,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--threads <n>', 'intra-op threads of the onnx engine (default: all cores)')
     .option('--spinning', 'busy-waiting onnxruntime threads while sampling')
     .option('--precision <p>', 'onnx engine: fp32 (default), int8 (int8 linear layers in traced graphs) or int8-conv (and int8 convolutions)', 'fp32')
+    .option('--diffusion-steps <n>', "FAR-B / MAR-B at n diffusion steps instead of the plan's, each after a warm-up run")
     .action(async (o: BenchFlags) => {
       await benchCommand(o, write);
     });

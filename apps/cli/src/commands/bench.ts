@@ -16,6 +16,7 @@ export interface BenchFlags {
   threads?: string;
   spinning?: boolean;
   precision?: string;
+  diffusionSteps?: string;
 }
 
 export async function benchCommand(flags: BenchFlags, write: (s: string) => void): Promise<void> {
@@ -23,6 +24,9 @@ export async function benchCommand(flags: BenchFlags, write: (s: string) => void
   const threads = flags.threads === undefined ? undefined : Number(flags.threads);
   if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) {
     throw new TesseraError('USAGE', `\`--threads\` must be a positive integer, got ${flags.threads}`);
+  }
+  if (flags.diffusionSteps !== undefined && !/^[1-9][0-9]*$/.test(flags.diffusionSteps)) {
+    throw new TesseraError('USAGE', `\`--diffusion-steps\` must be a positive integer, got ${flags.diffusionSteps}`);
   }
   const report = await bench.runBench({
     mode: flags.quick ? 'quick' : flags.full ? 'full' : 'default',
@@ -32,6 +36,7 @@ export async function benchCommand(flags: BenchFlags, write: (s: string) => void
     threads,
     spinning: flags.spinning,
     precision: flags.precision === undefined ? undefined : parsePrecision(flags.precision),
+    diffusionSteps: flags.diffusionSteps,
     only: flags.only?.split(',').map((s) => s.trim()).filter(Boolean),
     log: (line) => process.stderr.write(`${line}\n`),
   });
