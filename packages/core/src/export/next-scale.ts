@@ -25,7 +25,7 @@ import type { Engine } from '../engine/engine';
 import type { Tensor } from '../engine/ops';
 import { TesseraError } from '../errors';
 import { AdalnBackbone, AdalnKvCache } from '../backbones/adaln/backbone';
-import { VarTransformer } from '../backbones/adaln/var-model';
+import { flatKv, pairKv, VarTransformer } from '../backbones/adaln/var-model';
 import { SeededDraws } from '../rng/draws';
 import type { GraphCall, LoopStep, StateSlot } from './manifest';
 import type { ExportWriter } from './writer';
@@ -104,14 +104,14 @@ export function exportNextScale(gen: Generator, writer: ExportWriter, o: { batch
     const at = start;
     writer.graph(`backbone_step_${k}`, `backbone step of scale ${k} (${pn}x${pn}): positions [${at}, ${at + (k === 0 ? m.firstL : l)}) against the cached keys/values of the ${at} before`, inputs, stepOutputs, (labels_R, ...rest) => {
       const next_BlC = k > 0 ? rest[0] : undefined;
-      const past = k > 0 ? Array.from({ length: depth }, (_, i) => ({ k_BHLd: rest[1 + 2 * i], v_BHLd: rest[2 + 2 * i] })) : undefined;
+      const past = k > 0 ? pairKv(rest.slice(1, 1 + 2 * depth)) : undefined;
       const feed = next_BlC ? (o.guided ? F.concat([next_BlC, next_BlC], 0) : next_BlC) : F.zeros([R, 0, C]);
       const cache = past ? new AdalnKvCache(F, past, at, []) : undefined; // modulations recomputed inside each exported step
       const r = backbone.step({ inputs: feed, labels: labels_R, attention: { kind: 'block-causal', blockSizes } }, cache);
       const hidden = r.output.hidden;
       const n = hidden.shape[1];
       const z_RlD = F.slice(hidden, [0, n - l, 0], [R, l, D]);
-      const kv = last ? [] : (r.cache as AdalnKvCache).kv.flatMap((e) => [e.k_BHLd, e.v_BHLd]);
+      const kv = last ? [] : flatKv((r.cache as AdalnKvCache).kv);
       return [z_RlD, r.output.cond as Tensor, ...kv];
     });
     writer.graph(`head_${k}`, `categorical head logits of scale ${k}`, [

@@ -23,7 +23,7 @@ import { FixedCapacitySteps } from './fixed-cache';
 import { HartTransformer } from './hart-model';
 import type { AdalnOptions } from './options';
 import { attentionMask, checkLength } from './sequence';
-import { VarTransformer, type BlockKv } from './var-model';
+import { flatKv, pairKv, VarTransformer, type BlockKv } from './var-model';
 
 const SUBJECT = 'backbone/adaln';
 /** Weights up to this size are embedded (pre-packed) in each step's session; larger models share one fed copy. */
@@ -201,11 +201,11 @@ export class AdalnBackbone implements Backbone {
         const levels = hasLevels ? rest.shift() : undefined;
         const ctx = context ? { features: rest.shift() as Tensor, mask: rest.shift() as Tensor, positions: rest.shift() as Tensor } : undefined;
         const ada = pastAda ? rest.splice(0, depth) : undefined;
-        const pastKv: BlockKv | undefined = rest.length ? Array.from({ length: rest.length / 2 }, (_, i) => ({ k_BHLd: rest[2 * i], v_BHLd: rest[2 * i + 1] })) : undefined;
+        const pastKv = rest.length ? pairKv(rest) : undefined;
         // tidy: on eager engines what a graph leaves out (the last call's keys/values) is freed
         return this.F.tidy(() => {
           const r = this.run({ inputs: inputs as Tensor, labels, levels, attention, context: ctx }, start, pastKv, ada);
-          return { hidden: r.output.hidden, cond: r.output.cond as Tensor, kv: last ? [] : r.kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]), ada: pastAda ? [] : [...r.ada] };
+          return { hidden: r.output.hidden, cond: r.output.cond as Tensor, kv: last ? [] : flatKv(r.kv), ada: pastAda ? [] : [...r.ada] };
         });
       }, { weights: 'auto', embedMaxBytes: EMBED_MAX_BYTES, name: 'adaln_step' });
       this.compiledSteps.set(key, step);
@@ -216,13 +216,11 @@ export class AdalnBackbone implements Backbone {
       ...(hasLevels ? [input.levels as Tensor] : []),
       ...(context ? [context.features, context.mask, context.positions] : []),
       ...(pastAda ?? []),
-      ...(past ?? []).flatMap((b) => [b.k_BHLd, b.v_BHLd]),
+      ...flatKv(past ?? []),
     ];
     try {
       const out = step(...args);
-      const kv: BlockKv = [];
-      for (let i = 0; i < out.kv.length; i += 2) kv.push({ k_BHLd: out.kv[i], v_BHLd: out.kv[i + 1] });
-      return { output: { hidden: out.hidden, cond: out.cond }, kv, ada: pastAda ?? out.ada, length };
+      return { output: { hidden: out.hidden, cond: out.cond }, kv: pairKv(out.kv), ada: pastAda ?? out.ada, length };
     } finally {
       this.F.dispose(filled);
     }

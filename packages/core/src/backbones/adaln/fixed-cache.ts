@@ -15,7 +15,7 @@ import type { Engine } from '../../engine/engine';
 import type { Tensor } from '../../engine/ops';
 import type { BackboneInput, BackboneOutput } from '../../contracts/backbone';
 import { compileIfSupported, type CompiledFunction } from '../../engine/onnx/trace';
-import type { VarTransformer, BlockKv } from './var-model';
+import { flatKv, pairKv, type VarTransformer, type BlockKv } from './var-model';
 
 type StepOut = { hidden: Tensor; cond: Tensor; kv: Tensor[] };
 
@@ -40,7 +40,7 @@ export class FixedCapacitySteps {
     const cap = this.capacity;
     const last = start + 1 === cap;
     const padded = past[0].k_BHLd.shape[2] === cap ? undefined : F.tidy(() => past.flatMap((b) => [b.k_BHLd, b.v_BHLd].map((t) => F.pad(t, [[0, 0], [0, 0], [0, cap - t.shape[2]], [0, 0]]))));
-    const pastFlat = padded ?? past.flatMap((b) => [b.k_BHLd, b.v_BHLd]);
+    const pastFlat = padded ?? flatKv(past);
     const hasLevels = !!input.levels;
     const key = JSON.stringify([hasLevels, last]);
     let step = this.compiled.get(key);
@@ -49,11 +49,10 @@ export class FixedCapacitySteps {
       step = compileIfSupported(F, (labels: Tensor, inputs: Tensor, pos_1: Tensor, mask_111K: Tensor, slot_11K1: Tensor, ...rest: Tensor[]) => F.tidy(() => {
         const levels = hasLevels ? rest.shift() : undefined;
         const mods = rest.splice(0, depth);
-        const pastKv: BlockKv = Array.from({ length: rest.length / 2 }, (_, i) => ({ k_BHLd: rest[2 * i], v_BHLd: rest[2 * i + 1] }));
         const cond_BD = this.model.condition(labels);
         const x_B1C = this.model.embedAt(inputs, pos_1, levels);
-        const { hidden_BLC, kv } = this.model.blocksForward(x_B1C, mods, mask_111K, pastKv, slot_11K1);
-        return { hidden: hidden_BLC, cond: cond_BD, kv: last ? [] : kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]) };
+        const { hidden_BLC, kv } = this.model.blocksForward(x_B1C, mods, mask_111K, pairKv(rest), slot_11K1);
+        return { hidden: hidden_BLC, cond: cond_BD, kv: last ? [] : flatKv(kv) };
       }), { weights: 'auto', embedMaxBytes: 64 * 2 ** 20, name: 'adaln_fixed_step' });
       this.compiled.set(key, step);
     }
@@ -63,9 +62,7 @@ export class FixedCapacitySteps {
     const host = [F.tensor(Int32Array.of(start), [1], 'int32'), F.tensor(mask, [1, 1, 1, cap]), F.tensor(slot, [1, 1, cap, 1])];
     try {
       const out = step(input.labels, input.inputs, ...host, ...(hasLevels ? [input.levels as Tensor] : []), ...ada, ...pastFlat);
-      const kv: BlockKv = [];
-      for (let i = 0; i < out.kv.length; i += 2) kv.push({ k_BHLd: out.kv[i], v_BHLd: out.kv[i + 1] });
-      return { output: { hidden: out.hidden, cond: out.cond }, kv };
+      return { output: { hidden: out.hidden, cond: out.cond }, kv: pairKv(out.kv) };
     } finally {
       F.dispose([...host, ...(padded ?? [])]);
     }

@@ -36,6 +36,16 @@ export interface VarTransformerConfig {
 /** Keys and values of every block for the positions seen so far. */
 export type BlockKv = { k_BHLd: Tensor; v_BHLd: Tensor }[];
 
+/** A cache as the flat list compiled graphs take and give: k0, v0, k1, v1, … */
+export function flatKv(kv: BlockKv): Tensor[] {
+  return kv.flatMap((b) => [b.k_BHLd, b.v_BHLd]);
+}
+
+/** The blocks' keys and values from a flat list k0, v0, k1, v1, … (`flatKv` undone). */
+export function pairKv(flat: readonly Tensor[]): BlockKv {
+  return Array.from({ length: flat.length / 2 }, (_, i) => ({ k_BHLd: flat[2 * i], v_BHLd: flat[2 * i + 1] }));
+}
+
 class FFN extends Module {
   readonly fc1: Linear;
   readonly fc2: Linear;
