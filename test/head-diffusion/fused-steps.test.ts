@@ -40,6 +40,22 @@ describe('head-diffusion fused reverse steps', () => {
     onnx = await OnnxEngine.create({ device: 'cpu', threads: 1 });
   });
 
+  it('the net given one step shared by all rows equals the net given that step on every row (both engines)', () => {
+    for (const engine of [tfjs, onnx]) {
+      const head = randomHead(engine, { levelConditioning: true, numSamplingSteps: '13' });
+      const x = engine.tensor(SeededDraws.fromSeed(4).normal([6, C]), [6, C]);
+      const z = engine.tensor(SeededDraws.fromSeed(5).normal([6, Z]), [6, Z]);
+      const level = engine.tensor(Int32Array.from([0, 1, 2, 3, 4, 5]), [6], 'int32');
+      const perRow = head.net.forward(x, Int32Array.from({ length: 6 }, () => 417), z, level);
+      const shared = head.net.forward(x, engine.tensor(Int32Array.from([417]), [1], 'int32'), z, level);
+      const a = engine.readSync(perRow) as Float32Array, b = engine.readSync(shared) as Float32Array;
+      expect(shared.shape).to.deep.equal(perRow.shape);
+      for (let i = 0; i < a.length; i++) expect(b[i]).to.be.closeTo(a[i], 1e-5 * (1 + Math.abs(a[i])));
+      expect(() => head.net.forward(x, Int32Array.from([1, 2]), z, level)).to.throw(/t has 2/);
+      engine.dispose([x, z, level, perRow, shared]);
+    }
+  });
+
   for (const mode of ['token', 'residual'] as const) {
     it(`chunks of steps equal single steps (${mode} mode)`, () => {
       const extra: DiffusionHeadOptionsInput = mode === 'residual' ? { mode: 'residual', numSamplingSteps: '13' } : { numSamplingSteps: '13' };

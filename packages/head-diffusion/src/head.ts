@@ -211,9 +211,12 @@ export class DiffusionHead implements Head {
     fn = compileIfSupported(F, (x0: Tensor, t_SN: Tensor, noise_SNC: Tensor, temperature: Tensor, z: Tensor, ...rest: Tensor[]) => {
       const scale = guided ? rest[0] : undefined;
       const level = leveled ? rest[guided ? 1 : 0] : undefined;
+      // Every row of a reverse step is at the same step (t_SN is filled per step): the net
+      // gets that one step, so its time embedding is made on one row and broadcast.
+      const oneStep = (tt: Int32Array | Tensor): Int32Array | Tensor => (tt instanceof Int32Array ? tt.subarray(0, 1) : F.slice(tt, [0], [1]));
       const model: Denoiser = scale
-        ? (xx, tt) => this.net.forwardWithCfg(xx, tt, z, scale, guidanceFormula, level)
-        : (xx, tt) => this.net.forward(xx, tt, z, level);
+        ? (xx, tt) => this.net.forwardWithCfg(xx, oneStep(tt), z, scale, guidanceFormula, level)
+        : (xx, tt) => this.net.forward(xx, oneStep(tt), z, level);
       const [, N, C] = noise_SNC.shape;
       return F.tidy(() => {
         let x = x0;

@@ -159,7 +159,8 @@ export class SimpleMLPAdaLN extends Module {
   /**
    * net(x, t, c[, level]) → [N, outChannels].
    * @param x_NC noisy tokens
-   * @param timesteps original step per row (host integers)
+   * @param timesteps original step per row (host integers), or one step shared by every row
+   *   ([1]: a sampling step, whose time embedding is then made once and broadcast)
    * @param c_NZ condition vectors
    * @param level_N per-row level (int or float [N] or [N, 1]); used with level conditioning
    */
@@ -167,7 +168,7 @@ export class SimpleMLPAdaLN extends Module {
     const F = this.F;
     const N = x_NC.shape[0];
     const T = isTensor(timesteps) ? timesteps.shape[0] : timesteps.length;
-    if (T !== N || c_NZ.shape[0] !== N) {
+    if ((T !== N && T !== 1) || c_NZ.shape[0] !== N) {
       throw new TesseraError('SHAPE_MISMATCH', `denoiser rows disagree: x has ${N}, t has ${T}, c has ${c_NZ.shape[0]}`, { subject: 'head/diffusion' });
     }
     return F.tidy(() => {
