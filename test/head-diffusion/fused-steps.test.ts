@@ -4,23 +4,9 @@
  * engine (bit for bit) and on the tracing one (to float tolerance, against eager).
  */
 import { expect } from 'chai';
-import { Engine, HostTensor, OnnxEngine, Rng, SeededDraws, TfjsEngine } from '@tessera/core';
-import { DiffusionHead, diffusionHeadOptionsSchema, DiffusionHeadOptionsInput } from '@tessera/head-diffusion';
-
-const C = 4;
-const Z = 8;
-
-function randomHead(engine: Engine, extra: DiffusionHeadOptionsInput): DiffusionHead {
-  const head = new DiffusionHead(engine, diffusionHeadOptionsSchema.parse({ tokenDim: C, zChannels: Z, width: 16, depth: 1, batchMultiplier: 1, ...extra }));
-  const rng = new Rng(1);
-  const weights = new Map<string, HostTensor>();
-  for (const [key, p] of head.module.namedParameters()) {
-    const n = p.shape.reduce((a, b) => a * b, 1);
-    weights.set(key, { dtype: 'float32', shape: [...p.shape], data: Float32Array.from({ length: n }, () => 0.2 * rng.normal()) });
-  }
-  head.module.loadStateDict(weights);
-  return head;
-}
+import { Engine, OnnxEngine, SeededDraws, TfjsEngine } from '@tessera/core';
+import { DiffusionHead, DiffusionHeadOptionsInput } from '@tessera/head-diffusion';
+import { C, randomHead, Z } from './random-head';
 
 /** Samples 6 rows (3 guided pairs) with 13 steps: chunks of 10 + 3, or 13 single steps with `perStep`. */
 function sample(engine: Engine, head: DiffusionHead, perStep: boolean): { values: Float32Array; after: number } {

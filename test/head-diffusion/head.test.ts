@@ -1,11 +1,8 @@
 import { expect } from 'chai';
-import { DrawSource, Engine, HostTensor, ReplayDraws, Rng, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
-import plugin, { DiffusionHead, diffusionHeadOptionsSchema, DiffusionHeadOptionsInput, stepsForLevel } from '@tessera/head-diffusion';
+import { DrawSource, Engine, ReplayDraws, Rng, SeededDraws, Tensor, TfjsEngine } from '@tessera/core';
+import plugin, { DiffusionHead, diffusionHeadOptionsSchema, stepsForLevel } from '@tessera/head-diffusion';
 import { expectCode } from '../helpers';
-
-const C = 4;
-const Z = 8;
-const tiny: DiffusionHeadOptionsInput = { tokenDim: C, zChannels: Z, width: 16, depth: 1, numSamplingSteps: '3', batchMultiplier: 1 };
+import { C, randomHead, tiny, Z } from './random-head';
 
 /** Records the shape of every draw made through it. */
 class CountingDraws implements DrawSource {
@@ -20,19 +17,6 @@ class CountingDraws implements DrawSource {
   multinomial(w: Float32Array, r: number, c: number, n: number): Int32Array { return this.inner.multinomial(w, r, c, n); }
 }
 
-
-/** A head with small random weights everywhere (the official init zeroes the output layers, which would make CFG a no-op). */
-function randomHead(engine: Engine, extra: DiffusionHeadOptionsInput = {}, seed = 1): DiffusionHead {
-  const head = new DiffusionHead(engine, diffusionHeadOptionsSchema.parse({ ...tiny, ...extra }));
-  const rng = new Rng(seed);
-  const weights = new Map<string, HostTensor>();
-  for (const [key, p] of head.module.namedParameters()) {
-    const n = p.shape.reduce((a, b) => a * b, 1);
-    weights.set(key, { dtype: 'float32', shape: [...p.shape], data: Float32Array.from({ length: n }, () => 0.2 * rng.normal()) });
-  }
-  head.module.loadStateDict(weights);
-  return head;
-}
 
 const randn = (engine: Engine, shape: number[], seed: number): Tensor => engine.tensor(SeededDraws.fromSeed(seed).normal(shape), shape);
 
