@@ -12,11 +12,11 @@
 // (`feed`, as the VAR step graphs take them). Rounds alternate which side goes first; every
 // figure is the median of all rounds' timed runs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { failer, load1, median, parseOptions, tableLines } from './common.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const USAGE = `usage: node scripts/peer/gemm-side-by-side.mjs [options]
@@ -39,31 +39,15 @@ const SHAPES = [
   { mkn: [1024, 1024, 1024], where: 'PEER_BENCH.md: torch matmul 1024^3' },
 ];
 
-function fail(message) {
-  process.stderr.write(`gemm-side-by-side: ${message}\n`);
-  process.exit(2);
-}
-
-let opts;
-try {
-  opts = parseArgs({
-    options: {
-      rounds: { type: 'string', default: '4' },
-      depth: { type: 'string', default: '4' },
-      reps: { type: 'string', default: '6' },
-      threads: { type: 'string', default: '2' },
-      python: { type: 'string', default: '/usr/bin/python3' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
-} catch (e) {
-  fail(`${e.message}\n${USAGE}`);
-}
-if (opts.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const fail = failer('gemm-side-by-side');
+const opts = parseOptions({
+  rounds: { type: 'string', default: '4' },
+  depth: { type: 'string', default: '4' },
+  reps: { type: 'string', default: '6' },
+  threads: { type: 'string', default: '2' },
+  python: { type: 'string', default: '/usr/bin/python3' },
+  json: { type: 'boolean', default: false },
+}, USAGE, fail);
 const positive = (name) => {
   const v = Number(opts[name]);
   if (!Number.isInteger(v) || v < 1) fail(`--${name} must be a positive integer, got ${opts[name]}`);
@@ -73,14 +57,6 @@ const rounds = positive('rounds'), depth = positive('depth'), reps = positive('r
 const coreEntry = join(ROOT, 'packages', 'core', 'dist', 'index.js');
 if (!existsSync(coreEntry)) fail('packages/core/dist is missing: run `npm run build` at the repository root first');
 const core = createRequire(import.meta.url)(coreEntry);
-
-const load1 = () => {
-  try {
-    return Number(readFileSync('/proc/loadavg', 'utf8').split(/\s+/)[0]);
-  } catch {
-    return null;
-  }
-};
 
 function runTorch() {
   const args = [join(ROOT, 'scripts', 'peer', 'gemm_torch.py'), '--shapes', SHAPES.map((s) => s.mkn.join('x')).join(','),
@@ -150,11 +126,6 @@ for (let round = 1; round <= rounds; round++) {
   process.stderr.write(`[gemm-side-by-side] round ${round}/${rounds} done (load1 ${load1()})\n`);
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const results = SHAPES.map((s, i) => {
   const torch = median(samples[i].torch), embed = median(samples[i].embed), feed = median(samples[i].feed);
   return { shape: s.mkn, where: s.where, gflops: { torch, tesseraEmbed: embed, tesseraFeed: feed }, tesseraOverTorch: { embed: embed / torch, feed: feed / torch }, samples: samples[i] };
@@ -173,8 +144,6 @@ if (opts.json) {
     rows.push([r.shape.join(' x '), r.gflops.torch.toFixed(0), r.gflops.tesseraEmbed.toFixed(0), r.gflops.tesseraFeed.toFixed(0),
       r.tesseraOverTorch.embed.toFixed(2), r.tesseraOverTorch.feed.toFixed(2), r.where]);
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  const line = (row) => row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
-  process.stdout.write([header.what, `peer:    ${header.torch}`, `Tessera: ${header.tessera}`, `load1 before each round: ${loads.join(', ')}`, '', ...rows.map(line)].join('\n') + '\n');
+  process.stdout.write([header.what, `peer:    ${header.torch}`, `Tessera: ${header.tessera}`, `load1 before each round: ${loads.join(', ')}`, '', ...tableLines(rows)].join('\n') + '\n');
 }
 F.dispose(tessera.flatMap((t) => [t.x, ...t.flat]));

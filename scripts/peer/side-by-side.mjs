@@ -14,10 +14,10 @@
 // a drifting background load does not always favour the same side. The 1-minute load
 // average (/proc/loadavg) is read before each run. Progress of both goes to stderr.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { failer, load1, median, parseOptions, tableLines } from './common.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const USAGE = `usage: node scripts/peer/side-by-side.mjs [--model var-d16|far-b|mar-b] --repo <checkout> [options]
@@ -34,33 +34,17 @@ const USAGE = `usage: node scripts/peer/side-by-side.mjs [--model var-d16|far-b|
   --json              print the results as JSON instead of a table
   -h, --help          this text`;
 
-function fail(message) {
-  process.stderr.write(`side-by-side: ${message}\n`);
-  process.exit(2);
-}
-
-let opts;
-try {
-  opts = parseArgs({
-    options: {
-      model: { type: 'string', default: 'var-d16' },
-      repo: { type: 'string' },
-      'diffusion-steps': { type: 'string' },
-      rounds: { type: 'string', default: '2' },
-      precision: { type: 'string' },
-      threads: { type: 'string', default: '2' },
-      python: { type: 'string', default: '/usr/bin/python3' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
-} catch (e) {
-  fail(`${e.message}\n${USAGE}`);
-}
-if (opts.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
+const fail = failer('side-by-side');
+const opts = parseOptions({
+  model: { type: 'string', default: 'var-d16' },
+  repo: { type: 'string' },
+  'diffusion-steps': { type: 'string' },
+  rounds: { type: 'string', default: '2' },
+  precision: { type: 'string' },
+  threads: { type: 'string', default: '2' },
+  python: { type: 'string', default: '/usr/bin/python3' },
+  json: { type: 'boolean', default: false },
+}, USAGE, fail);
 // Per model: the peer script, the checkout it needs, and what is compared.
 const MODELS = {
   'var-d16': { peer: 'var_sample.py', system: 'official VAR', repoEnv: 'VAR_REPO', marker: 'var.py', official: 'FoundationVision/VAR', diffusion: false,
@@ -86,14 +70,6 @@ if (opts.precision !== undefined && !['fp32', 'int8', 'int8-conv'].includes(opts
 const cli = join(ROOT, 'apps', 'cli', 'dist', 'bin.js');
 if (!existsSync(cli)) fail('apps/cli/dist/bin.js is missing: run `npm run build` at the repository root first');
 const peerScript = join(ROOT, 'scripts', 'peer', model.peer);
-
-function load1() {
-  try {
-    return Number(readFileSync('/proc/loadavg', 'utf8').split(/\s+/)[0]);
-  } catch {
-    return null;
-  }
-}
 
 /** Runs a command (stderr shown live), returns its stdout; exits on failure. */
 function run(label, cmd, args, env) {
@@ -185,12 +161,6 @@ for (let i = 1; i <= rounds; i++) {
   results.push({ round: i, order: peerFirst ? 'peer, tessera' : 'tessera, peer', peer, tessera, peerOverTessera: ratios(peer, tessera) });
 }
 
-const median = (xs) => {
-  const s = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!s.length) return null;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const med = (side, key) => median(results.map((r) => r[side][key]));
 const medians = {
   peer: {
@@ -245,16 +215,13 @@ if (opts.json) {
     `transformer ${f(m.tessera.transformer)}, head ${f(m.tessera.head)}, other ${f(m.tessera.other)}`]);
   rows.push(['median', 'peer / Tessera', '', x(m.peerOverTessera.total), x(m.peerOverTessera.beforeDecode), x(m.peerOverTessera.decode),
     `median of the rounds' ratios${model.diffusion ? `; ${ratioDetail(m.peerOverTessera)}` : ''}`]);
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-  const line = (row) => row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd();
   const out = [
     header.what,
     `peer:    ${header.peer}, ${header.repo}`,
     `Tessera: ${header.tessera}`,
     'seconds per image; ratio > 1: Tessera faster. Only meaningful on a quiet machine (load1 well below the core count).',
     '',
-    line(rows[0]),
-    ...rows.slice(1).map(line),
+    ...tableLines(rows),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
 }
